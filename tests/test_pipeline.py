@@ -1,0 +1,143 @@
+"""End-to-end builds of the pipeline, checked through the MLflow store as a user would."""
+import subprocess
+
+import pandas as pd
+import pytest
+
+import tracking
+from tasks import data, models
+
+METRICS = set(models.METRICS)
+
+
+def fit_task_name(run):
+    return run.data.tags["ploomber.task"]
+
+
+def logged_model_of(client, run):
+    [logged] = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    return logged
+
+
+def assert_fit_run_is_whole(client, run, project):
+    assert run.info.status == "FINISHED"
+    assert fit_task_name(run) == f"fit-{run.info.run_name}"
+
+    estimator_class = models._load_classifier(run.data.tags["model.class"])
+    assert set(estimator_class().get_params()) <= set(run.data.params)
+    assert set(run.data.metrics) == METRICS
+    assert all(0 <= value <= 1 for value in run.data.metrics.values())
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {tracking.CONFUSION_MATRIX_ARTIFACT, tracking.REPORT_ARTIFACT} <= artifacts
+    report = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
+    html = open(report).read()
+    assert "Fit one model of the grid" in html
+    assert run.info.run_id in html  # printed by the notebook
+    assert "start_fit_run" not in html  # code cells are hidden
+
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "iris-features"
+
+    # the logged model loads back (skops, reviewed types only) and reproduces its score
+    logged = logged_model_of(client, run)
+    model = tracking.load_model(f"models:/{logged.model_id}", project.tracking_uri)
+    table = pd.read_parquet(project.path / "products" / "features.parquet")
+    _, X_test, _, y_test = models.split(table, data.TARGET, test_size=0.3, seed=42)
+    assert models.evaluate(y_test, model.predict(X_test)) == pytest.approx(run.data.metrics)
+
+
+def test_tracked_build_logs_every_fit_whole(built_project):
+    client = built_project.client()
+    runs = built_project.fit_runs()
+
+    assert len(runs) == 8
+    assert len({r.info.run_name for r in runs}) == 8
+    families = sorted(r.data.tags["model.family"] for r in runs)
+    assert families == ["AdaBoostClassifier"] * 4 + ["RandomForestClassifier"] * 4
+    for run in runs:
+        assert_fit_run_is_whole(client, run, built_project)
+
+
+def test_runs_are_tagged_with_the_commit(built_project):
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=built_project.path, capture_output=True, text=True
+    ).stdout.strip()
+    for run in built_project.fit_runs():
+        assert run.data.tags["git.commit"] == head
+        assert run.data.tags["git.dirty"] == "false"
+
+
+def test_hooks_log_to_the_builds_store_not_the_default_one(built_project):
+    # MLFLOW_TRACKING_URI pointed at the decoy during the build
+    assert not built_project.decoy.exists()
+    assert not (built_project.path / "mlruns").exists()
+
+
+def test_artifacts_live_beside_the_store(built_project):
+    for run in built_project.fit_runs():
+        assert run.info.artifact_uri.startswith((built_project.path / "mlartifacts").as_uri())
+
+
+def test_a_new_model_family_is_one_grid_entry(project):
+    project.add_grid_entry("sklearn.linear_model.LogisticRegression", C=[0.01, 1.0], max_iter=500)
+    project.add_grid_entry("sklearn.dummy.DummyClassifier", strategy="most_frequent")
+    project.build()
+
+    client = project.client()
+    runs = project.fit_runs()
+    assert len(runs) == 8 + 3
+    for run in runs:
+        assert_fit_run_is_whole(client, run, project)
+
+    # compare ranks them: highest accuracy first, ties to the first run name
+    board = pd.read_csv(project.path / "products" / "leaderboard.csv")
+    assert set(board["run_id"]) == {r.info.run_id for r in runs}
+    best_score = max(r.data.metrics["accuracy"] for r in runs)
+    tied = sorted(r.info.run_name for r in runs if r.data.metrics["accuracy"] == best_score)
+    assert board.iloc[0]["run_name"] == tied[0]
+    assert board.iloc[0]["accuracy"] == best_score
+    assert board.iloc[-1]["model_family"] == "DummyClassifier"
+    assert list(board["accuracy"]) == sorted(board["accuracy"], reverse=True)
+
+
+def test_tracking_off_touches_no_store(project):
+    project.build(track=False)
+
+    assert (project.path / "products" / "compare.ipynb").exists()
+    assert not project.store.exists()
+    for folder in ("mlartifacts", "mlruns"):
+        assert not (project.path / folder).exists()
+    compare = (project.path / "products" / "compare.ipynb").read_text()
+    assert "Tracking is off" in compare
+
+
+def test_a_failing_fit_leaves_a_failed_run_with_its_partial_report(project):
+    # each value is valid alone, so only fitting finds out
+    project.add_grid_entry("sklearn.ensemble.RandomForestClassifier", bootstrap=False, oob_score=True)
+    result = project.build(check=False)
+    assert result.returncode != 0
+
+    client = project.client()
+    runs = project.fit_runs()
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert [r.info.run_name for r in failed] == [
+        "RandomForestClassifier-bootstrap=False-oob_score=True"
+    ]
+    assert sorted(r.info.status for r in runs) == ["FAILED"] + ["FINISHED"] * 8
+    report = open(client.download_artifacts(failed[0].info.run_id, tracking.REPORT_ARTIFACT)).read()
+    assert "Out of bag estimation only available if bootstrap=True" in report
+    assert not (project.path / "products" / "leaderboard.csv").exists()
+
+
+def test_a_bad_grid_entry_stops_the_build_before_any_run(project):
+    project.add_grid_entry("sklearn.ensemble.RandomForestClassifier", n_estimator=[10])
+    result = project.build(check=False)
+
+    assert result.returncode != 0
+    message = "grid entry sklearn.ensemble.RandomForestClassifier: unknown hyperparameter(s) n_estimator"
+    assert message in result.stdout + result.stderr
+    assert not project.store.exists()
+    assert not (project.path / "products").exists()

@@ -1,0 +1,341 @@
+"""All MLflow wiring of the project, shared by the fit notebook, compare and hooks.py.
+
+MLflow is imported inside the functions that use it: with tracking off nothing
+here loads MLflow or touches a store, and rendering the DAG stays fast.
+"""
+import json
+import os
+import subprocess
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+# Before any MLflow or Ploomber code runs in this process.
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "PLOOMBER_STATS_ENABLED": "false",
+    "PLOOMBER_VERSION_CHECK_DISABLED": "true",
+}
+os.environ.update(TELEMETRY_OFF)
+# The model's pip requirements are listed explicitly: MLflow need not look for
+# this uv project nor copy its lock file into every model.
+os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+
+# Types skops may load beyond its own defaults. Each is a scikit-learn data
+# structure with no code-execution hook, reviewed by hand; together they cover
+# every default-constructible scikit-learn classifier. A model that needs
+# another type fails to log, naming the type, rather than fall back to pickle.
+SKOPS_TRUSTED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+    "sklearn.gaussian_process.kernels.ConstantKernel",
+    "sklearn.gaussian_process.kernels.Product",
+    "sklearn.gaussian_process.kernels.RBF",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.tree._tree.Tree",
+)
+
+MODEL_ARTIFACT = "model"
+REPORT_ARTIFACT = "report.html"
+CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
+FIT_TAG = "grid.role"  # "fit" on every fit run, so nothing else is mistaken for one
+
+
+class UntrustedModelError(RuntimeError):
+    """A model file that holds types outside SKOPS_TRUSTED_TYPES."""
+
+
+# ---------------------------------------------------------------- store set-up
+
+
+def artifact_location(tracking_uri, experiment_name):
+    """Where an experiment's artifacts go: beside a local SQLite store, or the server's choice.
+
+    With sqlite:///mlflow.db that is ./mlartifacts/<experiment>, so
+    `mlflow ui --backend-store-uri sqlite:///mlflow.db` run there finds them.
+    """
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme != "sqlite":
+        return None
+    database = Path(parsed.path[1:])  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    return (database.resolve().parent / "mlartifacts" / experiment_name).as_uri()
+
+
+def prepare_store(tracking_uri, experiment_name):
+    """Create the store's tables and the experiment once, in one process.
+
+    Parallel fits that each touched a fresh SQLite store first would race on
+    both; after this they only read the experiment. Returns its id.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(
+            experiment_name, artifact_location=artifact_location(tracking_uri, experiment_name)
+        )
+    except MlflowException:
+        # another build created it in the meantime
+        return client.get_experiment_by_name(experiment_name).experiment_id
+
+
+# ------------------------------------------------------------------- fit runs
+
+
+def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
+    """Start the MLflow run of one fit and record its id in `record_path`.
+
+    With track off, returns a run that logs nothing. The run stays RUNNING
+    until hooks.py attaches the notebook report and closes it.
+    """
+    if not track:
+        _write_record(record_path, run_id=None)
+        return UntrackedRun()
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.active_run() is not None:
+        # left over by an earlier notebook in this worker process
+        mlflow.end_run("FAILED")
+    experiment = mlflow.set_experiment(experiment_name)
+    run = mlflow.start_run(
+        experiment_id=experiment.experiment_id,
+        run_name=spec["name"],
+        tags={
+            FIT_TAG: "fit",
+            "model.family": spec["class"].rsplit(".", 1)[-1],
+            "model.class": spec["class"],
+            **_git_tags(),
+        },
+    )
+    _write_record(record_path, run_id=run.info.run_id, tracking_uri=tracking_uri)
+    return TrackedRun(run.info.run_id)
+
+
+class TrackedRun:
+    """Logs one fit to the active MLflow run."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+
+    def log_params(self, params):
+        import mlflow
+
+        mlflow.log_params({key: _short(value) for key, value in params.items()})
+
+    def log_metrics(self, metrics):
+        import mlflow
+
+        mlflow.log_metrics(metrics)
+
+    def log_dataset(self, table, source, name, context, target):
+        import mlflow
+
+        from mlflow.exceptions import MlflowException
+
+        with _known_mlflow_warnings_silenced():
+            dataset = mlflow.data.from_pandas(table, source=str(source), targets=target, name=name)
+            try:
+                mlflow.log_input(dataset, context=context)
+            except MlflowException as error:
+                # Parallel fits log the same dataset; the store checks for it,
+                # then inserts it, so all but the first insert can collide.
+                # Once it exists, logging again only links it to this run.
+                if "unique" not in str(error).lower():
+                    raise
+                mlflow.log_input(dataset, context=context)
+
+    def log_figure(self, figure, artifact_file):
+        import mlflow
+
+        mlflow.log_figure(figure, artifact_file)
+
+    def log_model(self, model, input_example):
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        with _known_mlflow_warnings_silenced():
+            mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                signature=infer_signature(input_example, model.predict(input_example)),
+                input_example=input_example,
+                # listing requirements skips MLflow's slow inference subprocess
+                pip_requirements=_pip_requirements(),
+                serialization_format="skops",
+                skops_trusted_types=trusted_types_for(model),
+            )
+
+
+class UntrackedRun:
+    """Stands in for TrackedRun when tracking is off: logs nothing."""
+
+    run_id = None
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
+    """Attach the executed notebook as HTML to this process's fit run and close it.
+
+    Called by hooks.py in the process that ran the notebook (Ploomber's
+    in-process engine), so the active run is the one this task started.
+    """
+    import mlflow
+
+    # explicit: without it the hook would talk to MLflow's default store
+    mlflow.set_tracking_uri(tracking_uri)
+    run = mlflow.active_run()
+    if run is None:
+        if succeeded:
+            raise RuntimeError(f"{task_name}: the fit notebook finished without an MLflow run")
+        return  # failed before its run started: nothing to close
+    status = "FINISHED" if succeeded else "FAILED"
+    try:
+        mlflow.set_tag("ploomber.task", task_name)
+        if Path(notebook_path).exists():
+            mlflow.log_text(notebook_to_html(notebook_path), REPORT_ARTIFACT)
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run(status)
+
+
+# -------------------------------------------------------------------- compare
+
+
+def read_run_ids(fit_products):
+    """Run ids recorded by the fit tasks (`upstream["fit-*"]` in compare)."""
+    ids = [json.loads(Path(str(p["run"])).read_text())["run_id"] for p in fit_products.values()]
+    return [run_id for run_id in ids if run_id]
+
+
+def leaderboard(tracking_uri, run_ids, metric):
+    """The runs of this grid, best first: `metric` descending, ties by run name ascending."""
+    import mlflow
+
+    if not run_ids:
+        raise ValueError("no fit run was recorded: did the build run with --env--track true?")
+    mlflow.set_tracking_uri(tracking_uri)
+    quoted = ", ".join(f"'{run_id}'" for run_id in run_ids)
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"attributes.run_id IN ({quoted})",
+        order_by=[f"metrics.{metric} DESC", "attributes.run_name ASC"],
+    )
+    missing = set(run_ids) - set(runs["run_id"])
+    if missing:
+        raise ValueError(f"runs recorded by the fits are not in {tracking_uri}: {sorted(missing)}")
+    columns = ["run_id", "tags.mlflow.runName", "tags.model.family", "status"]
+    columns += [c for c in runs.columns if c.startswith("metrics.")]
+    board = runs[columns].rename(columns=lambda c: c.split(".")[-1])
+    return board.rename(columns={"runName": "run_name", "family": "model_family"})
+
+
+# ------------------------------------------------------------- model loading
+
+
+def trusted_types_for(model):
+    """The non-default skops types `model` needs; all must be in SKOPS_TRUSTED_TYPES."""
+    import skops.io
+
+    needed = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    _refuse_untrusted(needed, what=type(model).__name__)
+    return needed
+
+
+def load_model(model_uri, tracking_uri):
+    """Load a logged model with skops, trusting only SKOPS_TRUSTED_TYPES.
+
+    The trusted list stored with a model is not used: whoever can edit the
+    artifact can edit that list too.
+    """
+    import mlflow
+    import skops.io
+    import yaml
+
+    mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs resolve through the global one
+    local = Path(mlflow.artifacts.download_artifacts(model_uri))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
+    if flavor.get("serialization_format") != "skops":
+        raise UntrustedModelError(f"{model_uri} is not saved with skops; refusing to unpickle it")
+    model_file = local / flavor["pickled_model"]
+    needed = skops.io.get_untrusted_types(file=model_file)
+    _refuse_untrusted(needed, what=model_uri)
+    return skops.io.load(model_file, trusted=needed)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def notebook_to_html(notebook_path):
+    """The executed notebook as HTML, code cells hidden: a report to read."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook_path), as_version=4))
+    return body
+
+
+def _refuse_untrusted(types, what):
+    untrusted = sorted(set(types) - set(SKOPS_TRUSTED_TYPES))
+    if untrusted:
+        raise UntrustedModelError(
+            f"{what} holds types outside SKOPS_TRUSTED_TYPES in tracking.py: {', '.join(untrusted)}"
+        )
+
+
+@contextmanager
+def _known_mlflow_warnings_silenced():
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice and then warns the path is ambiguous
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        # class labels are integers by nature; they are never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
+
+
+def _write_record(path, **record):
+    Path(str(path)).parent.mkdir(parents=True, exist_ok=True)
+    Path(str(path)).write_text(json.dumps(record))
+
+
+def _short(value):
+    # MLflow caps a param value at 6000 characters
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def _git_tags():
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain").strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"git.commit": commit, "git.dirty": str(dirty).lower()}
+
+
+def _pip_requirements():
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
