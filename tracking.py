@@ -3,9 +3,12 @@
 MLflow is imported inside the functions that use it: with tracking off nothing
 here loads MLflow or touches a store, and rendering the DAG stays fast.
 """
+import functools
+import io
 import json
 import os
 import subprocess
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +82,7 @@ def prepare_store(tracking_uri, experiment_name):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    _connect(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is not None:
@@ -90,6 +94,19 @@ def prepare_store(tracking_uri, experiment_name):
     except MlflowException:
         # another build created it in the meantime
         return client.get_experiment_by_name(experiment_name).experiment_id
+
+
+def warm_up():
+    """Do in this process what a fit does once per process: imports, compiling
+    nbconvert's templates, MLflow's scan of the installed packages. Workers
+    forked from here then start their first fit as fast as their next."""
+    import mlflow.sklearn  # noqa: F401
+    import nbformat
+    import skops.io  # noqa: F401
+    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+    html_exporter().from_notebook_node(nbformat.v4.new_notebook())
+    warn_dependency_requirement_mismatches(_pip_requirements())
 
 
 # ------------------------------------------------------------------- fit runs
@@ -107,7 +124,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
 
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
+    _connect(tracking_uri)
     if mlflow.active_run() is not None:
         # left over by an earlier notebook in this worker process
         mlflow.end_run("FAILED")
@@ -160,9 +177,23 @@ class TrackedRun:
                 mlflow.log_input(dataset, context=context)
 
     def log_figure(self, figure, artifact_file):
-        import mlflow
+        """Log `figure` as a PNG and return that image for the notebook to show.
 
-        mlflow.log_figure(figure, artifact_file)
+        The figure is closed, so it is drawn once instead of again by the
+        notebook's inline backend.
+        """
+        import matplotlib.pyplot as plt
+        import mlflow
+        from IPython.display import Image
+
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        plt.close(figure)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder, artifact_file)
+            path.write_bytes(png.getvalue())
+            mlflow.log_artifact(str(path))
+        return Image(png.getvalue())
 
     def log_model(self, model, input_example):
         import mlflow
@@ -200,7 +231,7 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
     import mlflow
 
     # explicit: without it the hook would talk to MLflow's default store
-    mlflow.set_tracking_uri(tracking_uri)
+    _connect(tracking_uri)
     run = mlflow.active_run()
     if run is None:
         if succeeded:
@@ -232,7 +263,7 @@ def leaderboard(tracking_uri, run_ids, metric):
 
     if not run_ids:
         raise ValueError("no fit run was recorded: did the build run with --env--track true?")
-    mlflow.set_tracking_uri(tracking_uri)
+    _connect(tracking_uri)
     quoted = ", ".join(f"'{run_id}'" for run_id in run_ids)
     runs = mlflow.search_runs(
         search_all_experiments=True,
@@ -270,7 +301,7 @@ def load_model(model_uri, tracking_uri):
     import skops.io
     import yaml
 
-    mlflow.set_tracking_uri(tracking_uri)  # models:/ URIs resolve through the global one
+    _connect(tracking_uri)  # models:/ URIs resolve through the global URI
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
     if flavor.get("serialization_format") != "skops":
@@ -287,11 +318,17 @@ def load_model(model_uri, tracking_uri):
 def notebook_to_html(notebook_path):
     """The executed notebook as HTML, code cells hidden: a report to read."""
     import nbformat
+
+    body, _ = html_exporter().from_notebook_node(nbformat.read(str(notebook_path), as_version=4))
+    return body
+
+
+@functools.cache
+def html_exporter():
+    # one per process: building it compiles the templates, a third of a second
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook_path), as_version=4))
-    return body
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
 
 
 def _refuse_untrusted(types, what):
@@ -300,6 +337,17 @@ def _refuse_untrusted(types, what):
         raise UntrustedModelError(
             f"{what} holds types outside SKOPS_TRUSTED_TYPES in tracking.py: {', '.join(untrusted)}"
         )
+
+
+def _connect(tracking_uri):
+    """Point this process's MLflow at `tracking_uri`."""
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:"):
+        # No pooled connections: the workers are forked from the process that
+        # created the store, and an SQLite connection must not cross a fork.
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+    mlflow.set_tracking_uri(tracking_uri)
 
 
 @contextmanager

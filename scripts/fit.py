@@ -84,7 +84,7 @@ pd.Series(metrics, name=model["name"]).to_frame()
 
 # %%
 confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
-run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)
+run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)  # with tracking on, shows the logged PNG
 
 # %%
 run.log_model(estimator, input_example=X_test.head(5))

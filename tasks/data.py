@@ -1,12 +1,14 @@
 """Data tasks: load iris and build the features table. Pure functions of files."""
 import pandas as pd
-from sklearn.datasets import load_iris
 
 TARGET = "target"
 
 
 def get(product):
     """The raw iris table, shipped with scikit-learn (no download)."""
+    # imported here: every build imports this module, even when up to date
+    from sklearn.datasets import load_iris
+
     frame = load_iris(as_frame=True).frame
     frame.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in frame.columns]
     frame.to_parquet(str(product))

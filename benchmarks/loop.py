@@ -1,0 +1,67 @@
+"""The baseline: one Python process that fits a grid and logs the same runs as
+the pipeline (params, metrics, confusion matrix, dataset, model), without
+notebooks or HTML reports.
+
+    python benchmarks/loop.py PROJECT_DIR TRACKING_URI
+"""
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("agg")
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn_evaluation import plot  # noqa: E402
+
+import tracking  # noqa: E402
+from tasks import data, grid, models  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from sandbox import Project  # noqa: E402
+
+EXPERIMENT, TEST_SIZE, SEED = "iris-grid", 0.3, 42
+
+
+def features(folder):
+    paths = {name: folder / f"{name}.parquet" for name in ("get", "sepal", "petal", "features")}
+    data.get(paths["get"])
+    data.sepal(paths["sepal"], paths)
+    data.petal(paths["petal"], paths)
+    data.features(paths["features"], paths)
+    return paths["features"]
+
+
+def main(project_dir, tracking_uri):
+    specs = [spec for entry in Project(Path(project_dir)).grid() for spec in grid.combinations(**entry)]
+    tracking.prepare_store(tracking_uri, EXPERIMENT)
+    with tempfile.TemporaryDirectory() as folder:
+        features_path = features(Path(folder))
+        table = pd.read_parquet(features_path)
+        X_train, X_test, y_train, y_test = models.split(table, data.TARGET, TEST_SIZE, SEED)
+        for spec in specs:
+            models.validate(spec)
+            run = tracking.start_fit_run(True, tracking_uri, EXPERIMENT, spec, Path(folder, "run.json"))
+            run.log_dataset(
+                X_train.assign(**{data.TARGET: y_train}),
+                source=features_path,
+                name="iris-features",
+                context="training",
+                target=data.TARGET,
+            )
+            estimator = models.build(spec, SEED).fit(X_train, y_train)
+            run.log_params(estimator.get_params())
+            run.log_params({"split.test_size": TEST_SIZE, "split.seed": SEED})
+            y_pred = estimator.predict(X_test)
+            run.log_metrics(models.evaluate(y_test, y_pred))
+            confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
+            run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)
+            run.log_model(estimator, input_example=X_test.head(5))
+            mlflow.end_run()
+    print(f"{len(specs)} runs logged")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

@@ -1,0 +1,56 @@
+"""Ploomber's parallel executor, waiting for tasks instead of polling them.
+
+ploomber.executors.Parallel checks for finished tasks in a loop that never
+sleeps, so on a two-core machine its main process takes a core from the
+workers for the whole build. This one blocks until a task finishes. Tasks,
+hooks, statuses and the error summary behave as in Ploomber's executor.
+"""
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+
+from ploomber.constants import TaskStatus
+from ploomber.exceptions import DAGBuildError
+from ploomber.executors import Parallel as PloomberParallel
+from ploomber.executors.abc import Executor
+from ploomber.executors.parallel import TaskBuildWrapper
+from ploomber.messagecollector import BuildExceptionsCollector, Message
+from tqdm.auto import tqdm
+
+READY = {TaskStatus.WaitingExecution, TaskStatus.WaitingDownload}
+
+
+class Parallel(PloomberParallel):
+    def __call__(self, dag, show_progress):
+        Executor.__call__(self, dag)
+        started, running, reports, errors = set(), {}, [], []
+        to_run = sum(t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped} for t in dag.values())
+        bar = tqdm(total=to_run) if show_progress else None
+
+        with ProcessPoolExecutor(self.processes, mp_context=get_context(self.start_method)) as pool:
+            while True:
+                # a finished task moves its downstream tasks to WaitingExecution
+                for task in dag.values():
+                    if task.exec_status in READY and task.name not in started:
+                        started.add(task.name)
+                        running[pool.submit(TaskBuildWrapper(task), catch_exceptions=True)] = task
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    result = future.result()  # BrokenProcessPool propagates
+                    if isinstance(result, Message):
+                        errors.append(result)
+                        task.exec_status = TaskStatus.Errored  # aborts its downstream tasks
+                    else:
+                        report, metadata = result
+                        task.product.metadata.update_locally(metadata)
+                        task.exec_status = TaskStatus.Executed
+                        reports.append(report)
+                    if bar:
+                        bar.update()
+        if bar:
+            bar.close()
+        if errors:
+            raise DAGBuildError(str(BuildExceptionsCollector(errors)))
+        return reports

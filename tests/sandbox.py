@@ -1,0 +1,86 @@
+"""A copy of the project in a folder of its own, built against its own SQLite store.
+
+Used by the tests and by benchmarks/run.py.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "hooks.py", "tracking.py", "executor.py", "tasks", "scripts", ".gitignore"]
+PLOOMBER = str(Path(sys.executable).parent / "ploomber")
+
+
+class Project:
+    def __init__(self, path):
+        self.path = path
+        self.store = path / "mlflow.db"
+        self.tracking_uri = f"sqlite:///{self.store}"
+
+    def add_grid_entry(self, model, **hyperparameters):
+        self.set_grid(self.grid() + [{"model": model, **hyperparameters}])
+
+    def grid(self):
+        """The grid entries of pipeline.yaml, as {"model": ..., hyperparameter: values}."""
+        return [
+            {k: v for k, v in entry["model"].items() if k != "dotted_path"}
+            for entry in self._fit_task(self._spec())["grid"]
+        ]
+
+    def set_grid(self, entries):
+        spec = self._spec()
+        self._fit_task(spec)["grid"] = [
+            {"model": {"dotted_path": "tasks.grid::combinations", **entry}} for entry in entries
+        ]
+        (self.path / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    def _spec(self):
+        return yaml.safe_load((self.path / "pipeline.yaml").read_text())
+
+    @staticmethod
+    def _fit_task(spec):
+        return next(t for t in spec["tasks"] if t.get("name", "").startswith("fit-"))
+
+    def build_command(self, *args, track=True):
+        command = [PLOOMBER, "build", "--env--track", str(track).lower()]
+        return command + ["--env--mlflow_tracking_uri", self.tracking_uri, *args]
+
+    def build(self, *args, track=True, check=True, env=None):
+        result = subprocess.run(
+            self.build_command(*args, track=track),
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"build failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.tracking_uri)
+
+    def fit_runs(self):
+        client = self.client()
+        experiment = client.get_experiment_by_name("iris-grid")
+        return client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'fit'")
+
+
+def make_project(path):
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, path / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run(git + ["init", "-q"], cwd=path, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=path, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "project"], cwd=path, check=True)
+    return Project(path)
