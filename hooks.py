@@ -28,6 +28,9 @@ def preflight(dag):
             )
 
     tracked = {(t.params["mlflow_tracking_uri"], t.params["experiment_name"]) for t in fits if t.params["track"]}
+    for tracking_uri, _ in tracked:
+        if problem := tracking.check_tracking_uri(tracking_uri):
+            raise ValueError(problem)
     # What every worker would otherwise do on its first fit is done here, once,
     # before they fork from this process. Creating a fresh store (MLflow's
     # schema migrations) takes seconds too: a child process does it meanwhile.
@@ -41,6 +44,8 @@ def preflight(dag):
             store.result()
     for tracking_uri, experiment_name in tracked:
         tracking.prepare_store(tracking_uri, experiment_name)  # now only opens it
+        if closed := tracking.close_dead_runs(tracking_uri, experiment_name):
+            print(f"Marked KILLED {len(closed)} run(s) left RUNNING by a build that died: {', '.join(closed)}")
 
 
 def fit_finished(task, product, params):

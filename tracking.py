@@ -7,6 +7,8 @@ import functools
 import io
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import tempfile
 import warnings
@@ -26,6 +28,15 @@ os.environ.update(TELEMETRY_OFF)
 # this uv project nor copy its lock file into every model.
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+# A tracking server that goes away fails the fits talking to it in about half
+# a minute, instead of after MLflow's default retries (several minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+# How long a write to an SQLite store waits for another process's to finish.
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
 
 # Types skops may load beyond its own defaults. Each is a scikit-learn data
 # structure with no code-execution hook, reviewed by hand; together they cover
@@ -51,6 +62,7 @@ MODEL_ARTIFACT = "model"
 REPORT_ARTIFACT = "report.html"
 CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
 FIT_TAG = "grid.role"  # "fit" on every fit run, so nothing else is mistaken for one
+PROCESS_TAG = "grid.process"  # host:pid:start time of the process that runs the fit
 
 
 class UntrustedModelError(RuntimeError):
@@ -66,11 +78,14 @@ def artifact_location(tracking_uri, experiment_name):
     With sqlite:///mlflow.db that is ./mlartifacts/<experiment>, so
     `mlflow ui --backend-store-uri sqlite:///mlflow.db` run there finds them.
     """
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
+    if not tracking_uri.startswith("sqlite:"):
         return None
-    database = Path(parsed.path[1:])  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
-    return (database.resolve().parent / "mlartifacts" / experiment_name).as_uri()
+    return (_sqlite_path(tracking_uri).resolve().parent / "mlartifacts" / experiment_name).as_uri()
+
+
+def _sqlite_path(tracking_uri):
+    # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    return Path(urlparse(tracking_uri).path[1:])
 
 
 def prepare_store(tracking_uri, experiment_name):
@@ -82,9 +97,12 @@ def prepare_store(tracking_uri, experiment_name):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    _connect(tracking_uri)
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
+    client = MlflowClient(_connect(tracking_uri))
+    experiment = client.get_experiment_by_name(experiment_name)  # creates a fresh store's tables
+    if tracking_uri.startswith("sqlite:"):
+        with sqlite3.connect(_sqlite_path(tracking_uri)) as database:
+            # persistent: parallel fits read while another writes
+            database.execute("PRAGMA journal_mode=WAL")
     if experiment is not None:
         return experiment.experiment_id
     try:
@@ -98,15 +116,19 @@ def prepare_store(tracking_uri, experiment_name):
 
 def warm_up():
     """Do in this process what a fit does once per process: imports, compiling
-    nbconvert's templates, MLflow's scan of the installed packages. Workers
-    forked from here then start their first fit as fast as their next."""
+    nbconvert's templates, MLflow's scan of the installed packages, setting up
+    its ORM. Workers forked from here then start their first fit as fast as
+    their next."""
     import mlflow.sklearn  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     import nbformat
     import skops.io  # noqa: F401
+    import sqlalchemy.orm
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
     html_exporter().from_notebook_node(nbformat.v4.new_notebook())
     warn_dependency_requirement_mismatches(_pip_requirements())
+    sqlalchemy.orm.configure_mappers()
 
 
 # ------------------------------------------------------------------- fit runs
@@ -124,23 +146,68 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
 
     import mlflow
 
-    _connect(tracking_uri)
+    experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
         # left over by an earlier notebook in this worker process
         mlflow.end_run("FAILED")
-    experiment = mlflow.set_experiment(experiment_name)
     run = mlflow.start_run(
-        experiment_id=experiment.experiment_id,
+        experiment_id=experiment_id,
         run_name=spec["name"],
         tags={
             FIT_TAG: "fit",
+            PROCESS_TAG: _this_process(),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
             **_git_tags(),
         },
     )
-    _write_record(record_path, run_id=run.info.run_id, tracking_uri=tracking_uri)
+    _write_record(record_path, run_id=run.info.run_id)
     return TrackedRun(run.info.run_id)
+
+
+def close_dead_runs(tracking_uri, experiment_name):
+    """Mark KILLED the fit runs left RUNNING by processes of this host that are gone.
+
+    A build killed mid-grid cannot close its runs; the next build does.
+    Runs of other hosts are left alone: whether they live cannot be told here.
+    Returns the names of the runs closed.
+    """
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(_connect(tracking_uri))
+    experiment = client.get_experiment_by_name(experiment_name)
+    running = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{FIT_TAG}` = 'fit'",
+    )
+    closed = []
+    for run in running:
+        host, _, rest = run.data.tags.get(PROCESS_TAG, "").partition(":")
+        pid, _, started = rest.partition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            continue
+        try:
+            alive = f"{psutil.Process(int(pid)).create_time():.2f}" == started
+        except psutil.NoSuchProcess:
+            alive = False
+        if not alive:
+            client.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_name)
+    return closed
+
+
+def check_tracking_uri(tracking_uri):
+    """One line naming what is wrong with `tracking_uri`, or None."""
+    parsed = urlparse(tracking_uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme not in STORE_SCHEMES:
+        return f"mlflow_tracking_uri {_redacted(tracking_uri)!r}: expected one of {', '.join(STORE_SCHEMES)}"
+    if scheme == "sqlite" and not _sqlite_path(tracking_uri).resolve().parent.is_dir():
+        return f"mlflow_tracking_uri {tracking_uri!r}: folder {_sqlite_path(tracking_uri).parent} does not exist"
+    if scheme in ("http", "https") and not parsed.hostname:
+        return f"mlflow_tracking_uri {_redacted(tracking_uri)!r}: no host"
+    return None
 
 
 class TrackedRun:
@@ -340,14 +407,32 @@ def _refuse_untrusted(types, what):
 
 
 def _connect(tracking_uri):
-    """Point this process's MLflow at `tracking_uri`."""
+    """Point this process's MLflow at `tracking_uri`; returns the URI it uses."""
     import mlflow
 
     if tracking_uri.startswith("sqlite:"):
         # No pooled connections: the workers are forked from the process that
-        # created the store, and an SQLite connection must not cross a fork.
+        # opened the store, and an SQLite connection must not cross a fork.
         os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+        if "?" not in tracking_uri:
+            # Concurrent writers wait for each other instead of failing with
+            # "database is locked" after SQLite's default 5 s.
+            tracking_uri = f"{tracking_uri}?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}"
     mlflow.set_tracking_uri(tracking_uri)
+    return tracking_uri
+
+
+def _this_process():
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
+
+
+def _redacted(uri):
+    parsed = urlparse(uri)
+    if parsed.password is None:
+        return uri
+    return uri.replace(f":{parsed.password}@", ":***@")
 
 
 @contextmanager

@@ -31,6 +31,8 @@ def features(product, upstream):
     sepal_area = pd.read_parquet(str(upstream["sepal"]))
     petal_area = pd.read_parquet(str(upstream["petal"]))
     table = raw.join(sepal_area).join(petal_area)
+    if TARGET not in table.columns:
+        raise ValueError(f"features table has no {TARGET!r} column: {', '.join(table.columns)}")
     # the target goes last so the table reads features-then-label
     table = table[[c for c in table.columns if c != TARGET] + [TARGET]]
     table.to_parquet(str(product))
