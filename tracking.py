@@ -188,7 +188,8 @@ def close_dead_runs(tracking_uri, experiment_name):
         if host != socket.gethostname() or not pid.isdigit():
             continue
         try:
-            alive = f"{psutil.Process(int(pid)).create_time():.2f}" == started
+            process = psutil.Process(int(pid))
+            alive = f"{process.create_time():.2f}" == started and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             alive = False
         if not alive:

@@ -114,7 +114,7 @@ def test_tracking_off_touches_no_store(project):
     assert "Tracking is off" in compare
 
 
-def test_a_failing_fit_leaves_a_failed_run_with_its_partial_report(project):
+def test_a_failing_fit_leaves_a_failed_run_and_a_rebuild_reruns_only_it(project):
     # each value is valid alone, so only fitting finds out
     project.add_grid_entry("sklearn.ensemble.RandomForestClassifier", bootstrap=False, oob_score=True)
     result = project.build(check=False)
@@ -130,6 +130,19 @@ def test_a_failing_fit_leaves_a_failed_run_with_its_partial_report(project):
     report = open(client.download_artifacts(failed[0].info.run_id, tracking.REPORT_ARTIFACT)).read()
     assert "Out of bag estimation only available if bootstrap=True" in report
     assert not (project.path / "products" / "leaderboard.csv").exists()
+
+    # after the fix, only what failed runs again
+    entries = project.grid()
+    entries[-1]["bootstrap"] = True
+    project.set_grid(entries)
+    project.build()
+    rerun = project.fit_runs()
+    new = {r.info.run_id for r in rerun} - {r.info.run_id for r in runs}
+    assert [r.info.run_name for r in rerun if r.info.run_id in new] == [
+        "RandomForestClassifier-bootstrap=True-oob_score=True"
+    ]
+    assert sorted(r.info.status for r in rerun) == ["FAILED"] + ["FINISHED"] * 9
+    assert (project.path / "products" / "leaderboard.csv").exists()
 
 
 def test_a_bad_grid_entry_stops_the_build_before_any_run(project):

@@ -1,0 +1,232 @@
+"""Bad input, re-runs, killed builds, concurrency, a tracking server, security."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import skops.io
+import yaml
+from mlflow.tracking import MlflowClient
+
+import tracking
+from tasks import grid, models
+
+WIDE_GRID = [  # 64 fits
+    {"model": "sklearn.ensemble.RandomForestClassifier", "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
+     "criterion": ["gini", "entropy"], "max_depth": [2, None]},
+    {"model": "sklearn.ensemble.AdaBoostClassifier", "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
+     "learning_rate": [0.25, 0.5, 1.0, 2.0]},
+]
+
+
+def statuses(runs):
+    return sorted(r.info.status for r in runs)
+
+
+# ------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"model": "sklearn.ensemble.RandomForestClassifer"}, "cannot import 'sklearn.ensemble.RandomForestClassifer'"),
+        ({"model": "sklearn.linear_model.LinearRegression"}, "is not a scikit-learn classifier"),
+        ({"model": "sklearn.svm.SVC", "gamma": ["auto", "sometimes"]}, "The 'gamma' parameter of SVC must be"),
+        ({"model": "sklearn.svm.SVC", "kernal": "rbf"}, "unknown hyperparameter(s) kernal"),
+    ],
+)
+def test_each_bad_grid_entry_gets_one_line_naming_it(entry, message):
+    with pytest.raises(models.GridError) as error:
+        for spec in grid.combinations(**entry):
+            models.validate(spec)
+    assert message in str(error.value)
+    assert str(error.value).startswith(f"grid entry {entry['model']}")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"grid": {"model": "sklearn.ensemble.RandomForestClassifier", "n_estimators": [0]}},
+         "The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, inf)"),
+        ({"args": ["--env--compare_metric", "roc_auc"]}, "compare_metric 'roc_auc' is not a metric the fits log"),
+        ({"args": ["--env--mlflow_tracking_uri", "ftp://example.com/store"]}, "expected one of sqlite, http"),
+        ({"args": ["--env--mlflow_tracking_uri", "sqlite:////no/such/folder/mlflow.db"]},
+         "folder /no/such/folder does not exist"),
+    ],
+)
+def test_bad_input_stops_the_build_before_any_run(project, change, message):
+    if "grid" in change:
+        project.add_grid_entry(**change["grid"])
+    result = project.build(*change.get("args", []), check=False)
+
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not project.store.exists()
+    assert not (project.path / "products" / "fit").exists()
+
+
+# ------------------------------------------------------------ re-runs
+
+
+def test_an_up_to_date_rebuild_makes_no_runs_and_force_makes_a_fresh_set(project):
+    project.build()
+    first = {r.info.run_id for r in project.fit_runs()}
+    project.build()
+    assert {r.info.run_id for r in project.fit_runs()} == first
+
+    project.build("--force")
+    runs = project.fit_runs()
+    fresh = {r.info.run_id for r in runs} - first
+    assert len(runs) == 16 and len(fresh) == 8
+    assert statuses(runs) == ["FINISHED"] * 16
+    board = (project.path / "products" / "leaderboard.csv").read_text()
+    assert all(run_id in board for run_id in fresh)
+    assert not any(run_id in board for run_id in first)
+
+
+# ------------------------------------------------------------ killed builds
+
+
+def test_a_killed_build_leaves_no_run_running_after_the_next_build(project):
+    build = subprocess.Popen(
+        project.build_command(), cwd=project.path, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    running = []
+    while not running and time.monotonic() < deadline and build.poll() is None:
+        time.sleep(0.2)
+        try:
+            running = [r for r in project.fit_runs() if r.info.status == "RUNNING"]
+        except Exception:  # the store or experiment does not exist yet
+            pass
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait()
+    assert running, "the build finished before a run was seen RUNNING"
+
+    result = project.build()
+    runs = project.fit_runs()
+    assert "RUNNING" not in statuses(runs)
+    killed = {r.info.run_id for r in runs if r.info.status == "KILLED"}
+    assert {r.info.run_id for r in running} <= killed
+    assert "Marked KILLED" in result.stdout
+    finished_names = {r.info.run_name for r in runs if r.info.status == "FINISHED"}
+    assert len(finished_names) == 8  # the grid is whole again
+
+
+# ------------------------------------------------------------ concurrency
+
+
+def test_a_wide_grid_built_three_times_on_one_store_loses_no_run(project):
+    project.set_grid(WIDE_GRID)
+    for build in range(3):
+        project.build(*(["--force"] if build else []))
+
+    client = project.client()
+    runs = project.fit_runs()
+    assert len(runs) == 3 * 64
+    assert statuses(runs) == ["FINISHED"] * (3 * 64)
+    experiment_id = runs[0].info.experiment_id
+    models_by_run, token = {}, None
+    while True:
+        page = client.search_logged_models([experiment_id], max_results=100, page_token=token)
+        models_by_run.update({m.source_run_id: m for m in page})
+        token = page.token
+        if not token:
+            break
+    for run in runs:
+        assert set(run.data.metrics) == set(models.METRICS)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= artifacts
+        assert run.info.run_id in models_by_run
+
+
+# ------------------------------------------------------------ tracking server
+
+
+def test_a_tracking_server_gets_whole_runs_and_no_secrets(project, mlflow_server):
+    url, _ = mlflow_server
+    project.tracking_uri = url.replace("http://", "http://alice:s3cr3t-token@")
+    project.build()
+
+    client = MlflowClient(url)
+    runs = client.search_runs([client.get_experiment_by_name("iris-grid").experiment_id])
+    assert statuses(runs) == ["FINISHED"] * 8
+    for run in runs:
+        assert set(run.data.metrics) == set(models.METRICS)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= artifacts
+        logged = " ".join(map(str, [*run.data.params.values(), *run.data.tags.values()]))
+        assert "s3cr3t-token" not in logged
+    for record in (project.path / "products" / "fit").glob("*.run.json"):
+        assert "s3cr3t-token" not in record.read_text()
+
+
+def test_a_tracking_server_that_goes_away_fails_the_build_without_hanging(project, mlflow_server):
+    url, server = mlflow_server
+    project.tracking_uri = url
+    build = subprocess.Popen(
+        project.build_command(), cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    client = MlflowClient(url)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and build.poll() is None:
+        experiment = client.get_experiment_by_name("iris-grid")
+        if experiment and client.search_runs([experiment.experiment_id], max_results=1):
+            break
+        time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGKILL)
+    gone = time.monotonic()
+
+    output, _ = build.communicate(timeout=240)
+    assert build.returncode != 0
+    assert time.monotonic() - gone < 180
+    assert f"{url}/api/2.0/mlflow" in output  # says which server failed
+
+
+# ------------------------------------------------------------ security
+
+
+class Payload:
+    """Stands in for an object an attacker would slip into a model file."""
+
+
+def test_a_tampered_model_is_refused(tmp_path):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=3)[0]
+    tracking.prepare_store(uri, "iris-grid")
+    run = tracking.start_fit_run(True, uri, "iris-grid", spec, tmp_path / "run.json")
+    run.log_model(models.build(spec, seed=0).fit(X, y), input_example=X.head(3))
+    tracking.finish_fit_run(uri, "fit-test", tmp_path / "missing.ipynb", succeeded=True)
+
+    client = MlflowClient(uri)
+    [logged] = client.search_logged_models([client.get_experiment_by_name("iris-grid").experiment_id])
+    model_uri = f"models:/{logged.model_id}"
+    assert tracking.load_model(model_uri, uri).predict(X.head(3)).shape == (3,)
+
+    # the attacker swaps the model file and adds its type to the list stored beside it
+    model_dir = logged.artifact_location.removeprefix("file://")
+    skops.io.dump({"payload": Payload()}, f"{model_dir}/model.skops")
+    mlmodel = yaml.safe_load(open(f"{model_dir}/MLmodel"))
+    mlmodel["flavors"]["sklearn"]["skops_trusted_types"].append(f"{__name__}.Payload")
+    yaml.safe_dump(mlmodel, open(f"{model_dir}/MLmodel", "w"))
+
+    with pytest.raises(tracking.UntrustedModelError, match=r"test_reliability\.Payload"):
+        tracking.load_model(model_uri, uri)
+
+
+def test_telemetry_is_off_in_every_python_of_the_venv():
+    check = (
+        "from ploomber_core.telemetry.telemetry import check_telemetry_enabled\n"
+        "from mlflow.telemetry.utils import is_telemetry_disabled\n"
+        "print(check_telemetry_enabled(), is_telemetry_disabled())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_CURRENT_TEST")}
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, cwd="/")
+    assert result.stdout.split() == ["False", "True"]
