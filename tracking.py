@@ -89,10 +89,11 @@ def _sqlite_path(tracking_uri):
 
 
 def prepare_store(tracking_uri, experiment_name):
-    """Create the store's tables and the experiment once, in one process.
+    """The experiment's id, creating the store's tables and the experiment if missing.
 
-    Parallel fits that each touched a fresh SQLite store first would race on
-    both; after this they only read the experiment. Returns its id.
+    hooks.preflight calls it once before the grid fans out: parallel fits that
+    each found a fresh SQLite store would race to create both. The fits then
+    call it only to read the id.
     """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient

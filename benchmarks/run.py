@@ -22,21 +22,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from sandbox import make_project  # noqa: E402
-
-WIDE_GRID = [  # 32 + 32 = 64 fits
-    {
-        "model": "sklearn.ensemble.RandomForestClassifier",
-        "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
-        "criterion": ["gini", "entropy"],
-        "max_depth": [2, None],
-    },
-    {
-        "model": "sklearn.ensemble.AdaBoostClassifier",
-        "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
-        "learning_rate": [0.25, 0.5, 1.0, 2.0],
-    },
-]
+from sandbox import WIDE_GRID, make_project  # noqa: E402
 
 
 def measure(command, cwd):

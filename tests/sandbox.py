@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["pipeline.yaml", "env.yaml", "hooks.py", "tracking.py", "executor.py", "tasks", "scripts", ".gitignore"]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
+# 64 fits: for the stress test and the benchmark
+WIDE_GRID = [
+    {
+        "model": "sklearn.ensemble.RandomForestClassifier",
+        "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
+        "criterion": ["gini", "entropy"],
+        "max_depth": [2, None],
+    },
+    {
+        "model": "sklearn.ensemble.AdaBoostClassifier",
+        "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
+        "learning_rate": [0.25, 0.5, 1.0, 2.0],
+    },
+]
+
 
 class Project:
     def __init__(self, path):

@@ -11,15 +11,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import tracking
+from sandbox import WIDE_GRID
 from tasks import grid, models
-
-WIDE_GRID = [  # 64 fits
-    {"model": "sklearn.ensemble.RandomForestClassifier", "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
-     "criterion": ["gini", "entropy"], "max_depth": [2, None]},
-    {"model": "sklearn.ensemble.AdaBoostClassifier", "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
-     "learning_rate": [0.25, 0.5, 1.0, 2.0]},
-]
-
 
 def statuses(runs):
     return sorted(r.info.status for r in runs)
