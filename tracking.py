@@ -146,6 +146,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
         return UntrackedRun()
 
     import mlflow
+    import psutil
 
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
@@ -156,7 +157,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
         run_name=spec["name"],
         tags={
             FIT_TAG: "fit",
-            PROCESS_TAG: _this_process(),
+            PROCESS_TAG: _process_identity(psutil.Process()),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
             **_git_tags(),
@@ -184,13 +185,15 @@ def close_dead_runs(tracking_uri, experiment_name):
     )
     closed = []
     for run in running:
-        host, _, rest = run.data.tags.get(PROCESS_TAG, "").partition(":")
-        pid, _, started = rest.partition(":")
+        identity = run.data.tags.get(PROCESS_TAG, "")
+        host, _, rest = identity.partition(":")
+        pid = rest.partition(":")[0]
         if host != socket.gethostname() or not pid.isdigit():
             continue
         try:
             process = psutil.Process(int(pid))
-            alive = f"{process.create_time():.2f}" == started and process.status() != psutil.STATUS_ZOMBIE
+            # a reused pid has another start time
+            alive = _process_identity(process) == identity and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             alive = False
         if not alive:
@@ -205,8 +208,8 @@ def check_tracking_uri(tracking_uri):
     scheme = parsed.scheme.split("+")[0]
     if scheme not in STORE_SCHEMES:
         return f"mlflow_tracking_uri {_redacted(tracking_uri)!r}: expected one of {', '.join(STORE_SCHEMES)}"
-    if scheme == "sqlite" and not _sqlite_path(tracking_uri).resolve().parent.is_dir():
-        return f"mlflow_tracking_uri {tracking_uri!r}: folder {_sqlite_path(tracking_uri).parent} does not exist"
+    if scheme == "sqlite" and not (folder := _sqlite_path(tracking_uri).parent).resolve().is_dir():
+        return f"mlflow_tracking_uri {tracking_uri!r}: folder {folder} does not exist"
     if scheme in ("http", "https") and not parsed.hostname:
         return f"mlflow_tracking_uri {_redacted(tracking_uri)!r}: no host"
     return None
@@ -424,10 +427,9 @@ def _connect(tracking_uri):
     return tracking_uri
 
 
-def _this_process():
-    import psutil
-
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
+def _process_identity(process):
+    """host:pid:start time, which tells a process apart from a later one with its pid."""
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
 
 
 def _redacted(uri):
