@@ -4,6 +4,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import tracking
+from tasks import data
 
 # Imported once, before the workers fork from this process, not once per worker.
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
@@ -11,11 +12,16 @@ FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
 
 def preflight(dag):
     """DAG on_render: runs in the main process after the DAG is rendered and
-    before any task runs. Checks every fit about to run, then creates each
-    store and experiment once, so parallel fits never race to create them."""
-    fits = [t for t in dag.values() if "model" in t.params and _will_run(t)]
+    before any task runs. Checks the settings of every task about to run and
+    every fit's model, then creates each store and experiment once, so
+    parallel fits never race to create them."""
+    to_run = [t for t in dag.values() if _will_run(t)]
+    for task in to_run:
+        if problem := _settings_problem(task.params):
+            raise ValueError(problem)
+    fits = [t for t in to_run if "model" in t.params]
     if not fits:
-        return  # up to date: skip scikit-learn's import, a second of every no-op build
+        return  # skips scikit-learn's import, a second of every no-op build
     from tasks import models
 
     for task in fits:
@@ -28,9 +34,6 @@ def preflight(dag):
             )
 
     tracked = {(t.params["mlflow_tracking_uri"], t.params["experiment_name"]) for t in fits if t.params["track"]}
-    for tracking_uri, _ in tracked:
-        if problem := tracking.check_tracking_uri(tracking_uri):
-            raise ValueError(problem)
     # What every worker would otherwise do on its first fit is done here, once,
     # before they fork from this process. Creating a fresh store (MLflow's
     # schema migrations) takes seconds too: a child process does it meanwhile.
@@ -56,6 +59,17 @@ def fit_finished(task, product, params):
 def fit_failed(task, product, params):
     if params["track"]:
         tracking.finish_fit_run(params["mlflow_tracking_uri"], task.name, product["nb"], succeeded=False)
+
+
+def _settings_problem(params):
+    """One line naming a wrong setting of env.yaml that a task uses, or None."""
+    if params.get("track") and (problem := tracking.check_tracking_uri(params["mlflow_tracking_uri"])):
+        return problem
+    if "registered_model_name" in params and (problem := tracking.check_model_name(params["registered_model_name"])):
+        return problem
+    if params.get("score_input"):
+        return data.check_batch_file(params["score_input"])
+    return None
 
 
 def _will_run(task):

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -61,7 +62,10 @@ SKOPS_TRUSTED_TYPES = (
 MODEL_ARTIFACT = "model"
 REPORT_ARTIFACT = "report.html"
 CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
-FIT_TAG = "grid.role"  # "fit" on every fit run, so nothing else is mistaken for one
+FIT_TAG = "grid.role"  # "fit" on every fit run, "compare" on compare's, so neither is mistaken for the other
+CHAMPION_ALIAS = "champion"
+LEADERBOARD_TABLE = "leaderboard.json"
+LEADERBOARD_CHART = "leaderboard.png"
 PROCESS_TAG = "grid.process"  # host:pid:start time of the process that runs the fit
 
 
@@ -215,6 +219,15 @@ def check_tracking_uri(tracking_uri):
     return None
 
 
+def check_model_name(name):
+    """One line naming what is wrong with a registered model's name, or None."""
+    if not str(name).strip():
+        return "registered_model_name is empty"
+    if "/" in str(name) or ":" in str(name):
+        return f"registered_model_name {name!r}: MLflow does not allow '/' or ':' in it"
+    return None
+
+
 class TrackedRun:
     """Logs one fit to the active MLflow run."""
 
@@ -349,6 +362,116 @@ def leaderboard(tracking_uri, run_ids, metric):
     columns += [c for c in runs.columns if c.startswith("metrics.")]
     board = runs[columns].rename(columns=lambda c: c.split(".")[-1])
     return board.rename(columns={"runName": "run_name", "family": "model_family"})
+
+
+def compare_experiment(experiment_name):
+    """The experiment of compare's runs: beside the fits', so that every run
+    listed in the fits' experiment is a model of the grid."""
+    return f"{experiment_name}-compare"
+
+
+@dataclass
+class Champion:
+    """The registered model version that the alias `champion` points at."""
+
+    name: str
+    version: str
+    run_id: str
+    previous_version: str | None  # where the alias pointed before, None if nowhere
+
+    @property
+    def uri(self):
+        return f"models:/{self.name}/{self.version}"
+
+
+def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name):
+    """Log this build's comparison as a run of its own and crown its best fit.
+
+    The compare run holds the leaderboard as an MLflow table and `chart` as a
+    PNG. The best run's model becomes the champion of `registered_model_name`
+    (see `crown`). A failure on the way leaves the compare run FAILED.
+    Returns the Champion and the chart as an image for the notebook.
+    """
+    import mlflow
+
+    experiment_id = prepare_store(tracking_uri, compare_experiment(experiment_name))
+    best = board.iloc[0]
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"compare-{metric}",
+        tags={FIT_TAG: "compare", **_git_tags()},
+    ) as run:
+        mlflow.log_params({"metric": metric, "fits": len(board)})
+        mlflow.log_metric(f"best_{metric}", float(best[metric]))
+        mlflow.log_table(board, LEADERBOARD_TABLE)
+        image = TrackedRun(run.info.run_id).log_figure(chart, LEADERBOARD_CHART)
+        champion = crown(tracking_uri, registered_model_name, best["run_id"])
+        mlflow.set_tags(
+            {"champion.model": champion.name, "champion.version": champion.version, "champion.run_id": champion.run_id}
+        )
+    return champion, image
+
+
+def crown(tracking_uri, registered_model_name, run_id):
+    """Point the alias `champion` of `registered_model_name` at the model of `run_id`.
+
+    The run's model is registered as a new version only if no version holds it
+    yet, so comparing the same runs again changes nothing. Earlier versions
+    stay in the registry; only the alias moves.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(_connect(tracking_uri))
+    try:
+        previous = client.get_registered_model(registered_model_name).aliases.get(CHAMPION_ALIAS)
+    except MlflowException as error:
+        if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        previous = None
+    registered = client.search_model_versions(f"name = '{registered_model_name}' and run_id = '{run_id}'")
+    if registered:
+        version = min(registered, key=lambda v: int(v.version)).version
+    else:
+        version = _register(client, registered_model_name, run_id).version
+    if previous is None or str(previous) != str(version):
+        client.set_registered_model_alias(registered_model_name, CHAMPION_ALIAS, version)
+    return Champion(registered_model_name, str(version), run_id, None if previous is None else str(previous))
+
+
+def _register(client, registered_model_name, run_id):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    experiment_id = client.get_run(run_id).info.experiment_id
+    [model] = client.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
+    )
+    try:
+        client.create_registered_model(
+            registered_model_name, description="The best model of the iris grid; the alias 'champion' marks the current one."
+        )
+    except MlflowException as error:
+        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    return client.create_model_version(
+        registered_model_name, source=model.model_uri, run_id=run_id, model_id=model.model_id
+    )
+
+
+def load_champion(tracking_uri, registered_model_name):
+    """The model that `models:/<registered_model_name>@champion` names, and its ModelVersion.
+
+    The alias is read once and the model loaded by version number, so the
+    version reported is the one that made the predictions even if another
+    build moves the alias meanwhile.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(_connect(tracking_uri))
+    version = client.get_model_version_by_alias(registered_model_name, CHAMPION_ALIAS)
+    return load_model(f"models:/{registered_model_name}/{version.version}", tracking_uri), version
 
 
 # ------------------------------------------------------------- model loading

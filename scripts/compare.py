@@ -19,35 +19,53 @@
 #
 # Asks MLflow for the runs that this build's fits logged and ranks them by
 # `metric`, highest first; among equal scores the run name that sorts first
-# wins. The ranking is saved as `leaderboard.csv`.
+# wins. The ranking is saved as `leaderboard.csv` and logged, with its chart,
+# as a run of the `<experiment>-compare` experiment. The best run's model
+# becomes the `champion` of the registered model `registered_model_name`.
 
 # %% tags=["parameters"]
 upstream = ["fit-*"]
 product = None
 track = False
 mlflow_tracking_uri = None
+experiment_name = "iris-grid"
 metric = "accuracy"
+registered_model_name = "iris-classifier"
 
 # %%
 import pandas as pd
+from IPython.display import display
 
 import tracking
+from tasks import charts
+
+# %% [markdown]
+# ## Leaderboard
 
 # %%
 run_ids = tracking.read_run_ids(upstream["fit-*"])
 if track:
     board = tracking.leaderboard(mlflow_tracking_uri, run_ids, metric)
 else:
-    print("Tracking is off: there are no MLflow runs to compare. "
-          "Build with --env--track true to log and rank the grid.")
-    board = pd.DataFrame(columns=["run_id", "run_name", metric])
+    print("Tracking is off: there are no MLflow runs to compare and no model registry to use. "
+          "Build with --env--track true to log, rank and register the grid.")
+    board = pd.DataFrame(columns=["run_id", "run_name", "model_family", metric])
 board.to_csv(product["leaderboard"], index=False)
+board
 
 # %% [markdown]
-# ## Leaderboard
+# ## Chart and champion
 
 # %%
-if len(board):
-    best = board.iloc[0]
-    print(f"Best by {metric}: {best['run_name']} ({best[metric]:.4f}), run {best['run_id']}")
-board
+if track:
+    chart = charts.leaderboard_chart(board, metric)
+    champion, chart_image = tracking.record_comparison(
+        mlflow_tracking_uri, experiment_name, board, metric, chart, registered_model_name
+    )
+    if champion.version == champion.previous_version:
+        print(f"{champion.name}@{tracking.CHAMPION_ALIAS} stays version {champion.version} (run {champion.run_id})")
+    else:
+        was = f"version {champion.previous_version}" if champion.previous_version else "no version"
+        print(f"{champion.name}@{tracking.CHAMPION_ALIAS} is now version {champion.version} "
+              f"(run {champion.run_id}, best by {metric}: {board.iloc[0][metric]:.4f}); it was {was}")
+    display(chart_image)

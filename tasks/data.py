@@ -1,7 +1,12 @@
 """Data tasks: load iris and build the features table. Pure functions of files."""
+import csv
+from pathlib import Path
+
 import pandas as pd
 
 TARGET = "target"
+# What a flower is measured by, in cm: the columns a batch to score must have
+MEASUREMENTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def get(product):
@@ -16,14 +21,12 @@ def get(product):
 
 def sepal(product, upstream):
     raw = pd.read_parquet(str(upstream["get"]))
-    area = (raw["sepal_length"] * raw["sepal_width"]).rename("sepal_area")
-    area.to_frame().to_parquet(str(product))
+    sepal_area(raw).to_frame().to_parquet(str(product))
 
 
 def petal(product, upstream):
     raw = pd.read_parquet(str(upstream["get"]))
-    area = (raw["petal_length"] * raw["petal_width"]).rename("petal_area")
-    area.to_frame().to_parquet(str(product))
+    petal_area(raw).to_frame().to_parquet(str(product))
 
 
 def features(product, upstream):
@@ -36,3 +39,32 @@ def features(product, upstream):
     # the target goes last so the table reads features-then-label
     table = table[[c for c in table.columns if c != TARGET] + [TARGET]]
     table.to_parquet(str(product))
+
+
+def sepal_area(measurements):
+    return (measurements["sepal_length"] * measurements["sepal_width"]).rename("sepal_area")
+
+
+def petal_area(measurements):
+    return (measurements["petal_length"] * measurements["petal_width"]).rename("petal_area")
+
+
+def model_input(measurements):
+    """The columns a model takes, in the features table's order, from raw measurements."""
+    missing = [c for c in MEASUREMENTS if c not in measurements.columns]
+    if missing:
+        raise ValueError(f"missing measurement column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}")
+    table = measurements[MEASUREMENTS]
+    return table.join(sepal_area(table)).join(petal_area(table))
+
+
+def check_batch_file(path):
+    """One line naming what is wrong with a CSV file of flowers to score, or None."""
+    if not Path(path).is_file():
+        return f"score_input {path!r}: no such file"
+    with open(path, newline="") as batch:
+        header = next(csv.reader(batch), [])
+    missing = [c for c in MEASUREMENTS if c not in header]
+    if missing:
+        return f"score_input {path!r}: missing column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}"
+    return None

@@ -111,7 +111,10 @@ def test_tracking_off_touches_no_store(project):
     for folder in ("mlartifacts", "mlruns"):
         assert not (project.path / folder).exists()
     compare = (project.path / "products" / "compare.ipynb").read_text()
-    assert "Tracking is off" in compare
+    assert "Tracking is off: there are no MLflow runs to compare and no model registry to use" in compare
+    score = (project.path / "products" / "score.ipynb").read_text()
+    assert "Tracking is off: there is no model registry to load the champion from" in score
+    assert pd.read_csv(project.path / "products" / "predictions.csv").empty
 
 
 def test_a_failing_fit_leaves_a_failed_run_and_a_rebuild_reruns_only_it(project):

@@ -48,11 +48,18 @@ def test_each_bad_grid_entry_gets_one_line_naming_it(entry, message):
         ({"args": ["--env--mlflow_tracking_uri", "ftp://example.com/store"]}, "expected one of sqlite, http"),
         ({"args": ["--env--mlflow_tracking_uri", "sqlite:////no/such/folder/mlflow.db"]},
          "folder /no/such/folder does not exist"),
+        ({"args": ["--env--registered_model_name", "team/iris"]}, "registered_model_name 'team/iris': MLflow does not allow"),
+        ({"args": ["--env--score_input", "no-such.csv"]}, "score_input 'no-such.csv': no such file"),
+        ({"args": ["--env--score_input", "flowers.csv"], "file": ("flowers.csv", "sepal_length,petal_width\n5.1,0.2\n")},
+         "score_input 'flowers.csv': missing column(s) sepal_width, petal_length"),
     ],
 )
 def test_bad_input_stops_the_build_before_any_run(project, change, message):
     if "grid" in change:
         project.add_grid_entry(**change["grid"])
+    if "file" in change:
+        name, text = change["file"]
+        (project.path / name).write_text(text)
     result = project.build(*change.get("args", []), check=False)
 
     assert result.returncode != 0

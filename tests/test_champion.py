@@ -1,0 +1,191 @@
+"""The champion: compare's own run, the model registry, batch scoring and REST serving."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tracking
+from sandbox import ROOT, make_project
+from tasks import data, models
+
+MODEL_NAME = "iris-classifier"
+
+
+@pytest.fixture(scope="module")
+def crowned(tmp_path_factory):
+    """The default grid plus a deliberately weak model, built once with tracking on."""
+    project = make_project(tmp_path_factory.mktemp("crowned"))
+    project.add_grid_entry("sklearn.dummy.DummyClassifier", strategy="most_frequent")
+    project.build()
+    return project
+
+
+def champion_version(client):
+    return client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION_ALIAS)
+
+
+def versions(client):
+    found = client.search_model_versions(f"name = '{MODEL_NAME}'")
+    return {str(v.version): v.run_id for v in found}
+
+
+def compare_runs(client):
+    experiment = client.get_experiment_by_name("iris-grid-compare")
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def held_out_rows(project):
+    table = pd.read_parquet(project.path / "products" / "features.parquet")
+    return models.split(table, data.TARGET, test_size=0.3, seed=42)[1]
+
+
+def test_the_champion_is_a_best_run_never_the_weak_one(crowned):
+    client = crowned.client()
+    runs = crowned.fit_runs()
+    assert len(runs) == 9
+    best = max(r.data.metrics["accuracy"] for r in runs)
+
+    version = champion_version(client)
+    champion_run = client.get_run(version.run_id)
+    assert champion_run.data.tags[tracking.FIT_TAG] == "fit"
+    assert champion_run.data.metrics["accuracy"] == best
+    assert champion_run.data.tags["model.family"] != "DummyClassifier"
+    assert versions(client) == {str(version.version): version.run_id}
+
+    # loads through the alias, with the reviewed skops types, and scores as logged
+    model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
+    table = pd.read_parquet(crowned.path / "products" / "features.parquet")
+    _, X_test, _, y_test = models.split(table, data.TARGET, test_size=0.3, seed=42)
+    assert models.evaluate(y_test, model.predict(X_test))["accuracy"] == best
+
+
+def test_compare_logs_a_run_of_its_own_with_the_leaderboard_and_chart(crowned):
+    client = crowned.client()
+    [run] = compare_runs(client)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags[tracking.FIT_TAG] == "compare"
+    assert run.info.run_id not in {r.info.run_id for r in crowned.fit_runs()}
+    assert run.data.tags["champion.version"] == str(champion_version(client).version)
+
+    table = client.load_table(run.info.experiment_id, tracking.LEADERBOARD_TABLE, run_ids=[run.info.run_id])
+    board = pd.read_csv(crowned.path / "products" / "leaderboard.csv")
+    assert list(table["run_id"]) == list(board["run_id"])
+    assert table.iloc[0]["run_id"] == champion_version(client).run_id
+    assert run.data.metrics["best_accuracy"] == board.iloc[0]["accuracy"]
+
+    chart = Path(client.download_artifacts(run.info.run_id, tracking.LEADERBOARD_CHART))
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    notebook = (crowned.path / "products" / "compare.ipynb").read_text()
+    assert "image/png" in notebook  # the chart, shown in the report
+    assert f"{MODEL_NAME}@champion is now version" in notebook
+
+
+def test_score_output_equals_the_champions_own_predictions(crowned):
+    client = crowned.client()
+    version = champion_version(client)
+    predictions = pd.read_csv(crowned.path / "products" / "predictions.csv")
+    record = json.loads((crowned.path / "products" / "predictions.model.json").read_text())
+    assert record["version"] == str(version.version)
+    assert record["run_id"] == version.run_id
+
+    X_test = held_out_rows(crowned)
+    model = tracking.load_model(f"models:/{MODEL_NAME}/{version.version}", crowned.tracking_uri)
+    assert len(predictions) == len(X_test) == record["rows"]
+    pd.testing.assert_frame_equal(predictions[X_test.columns], X_test.reset_index(drop=True), check_dtype=False)
+    assert list(predictions["prediction"]) == list(model.predict(X_test))
+
+
+def test_score_reads_a_batch_of_measurements_from_a_csv(crowned):
+    flowers = pd.DataFrame(
+        {"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0], "petal_length": [1.4, 5.2], "petal_width": [0.2, 2.3]}
+    )
+    flowers.to_csv(crowned.path / "flowers.csv", index=False)
+    before = versions(crowned.client())
+    crowned.build("--env--score_input", "flowers.csv")
+
+    predictions = pd.read_csv(crowned.path / "products" / "predictions.csv")
+    model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
+    assert list(predictions["prediction"]) == list(model.predict(data.model_input(flowers)))
+    assert json.loads((crowned.path / "products" / "predictions.model.json").read_text())["input"] == "flowers.csv"
+    # only score ran
+    assert versions(crowned.client()) == before
+    assert len(compare_runs(crowned.client())) == 1
+    assert len(crowned.fit_runs()) == 9
+
+
+def test_the_alias_moves_only_when_the_best_run_changes(project):
+    project.build()
+    client = project.client()
+    first = champion_version(client)
+    assert versions(client) == {str(first.version): first.run_id}
+
+    # the same runs compared again: no new version, the alias stays
+    build = project.build_command()
+    compare_again = [build[0], "task", "compare", "--force", *build[2:]]
+    rerun = subprocess.run(compare_again, cwd=project.path, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(compare_runs(client)) == 2
+    assert versions(client) == {str(first.version): first.run_id}
+    assert champion_version(client).version == first.version
+
+    # a forced build makes new runs: the new best is registered, the old version stays
+    project.build("--force")
+    board = pd.read_csv(project.path / "products" / "leaderboard.csv")
+    second = champion_version(client)
+    assert second.run_id == board.iloc[0]["run_id"] != first.run_id
+    assert int(second.version) == int(first.version) + 1
+    assert versions(client) == {str(first.version): first.run_id, str(second.version): second.run_id}
+
+
+def test_the_readme_rest_example_is_answered_by_the_served_champion(crowned, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    serve = re.search(r"^mlflow models serve .*$", readme, re.MULTILINE).group(0).split()
+    payload = re.search(r"-d '(\{.*?\})'", readme).group(1)
+    promised = re.search(r"It answers `(\{.*?\})`", readme).group(1)
+    assert serve[serve.index("--host") + 1] == "127.0.0.1" and "--env-manager local" in " ".join(serve)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve[serve.index("--port") + 1] = str(port)
+    venv_bin = str(Path(sys.executable).parent)  # on the PATH, as `source .venv/bin/activate` puts it
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen(
+        serve, cwd=crowned.path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": crowned.tracking_uri},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"mlflow models serve did not start:\n{(tmp_path / 'serve.log').read_text()}")
+                time.sleep(0.5)
+        request = urllib.request.Request(
+            f"{url}/invocations", data=payload.encode(), headers={"Content-Type": "application/json"}
+        )
+        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        log.close()
+
+    split = json.loads(payload)["dataframe_split"]
+    rows = pd.DataFrame(split["data"], columns=split["columns"])
+    model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
+    assert answer["predictions"] == list(model.predict(rows))
+    assert answer == json.loads(promised)
