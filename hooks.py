@@ -26,12 +26,6 @@ def preflight(dag):
 
     for task in fits:
         models.validate(task.params["model"])
-    for task in dag.values():
-        if "metric" in task.params and task.params["metric"] not in models.METRICS:
-            raise models.GridError(
-                f"compare_metric {task.params['metric']!r} is not a metric the fits log; "
-                f"pick one of {', '.join(models.METRICS)}"
-            )
 
     tracked = {(t.params["mlflow_tracking_uri"], t.params["experiment_name"]) for t in fits if t.params["track"]}
     # What every worker would otherwise do on its first fit is done here, once,
@@ -65,6 +59,11 @@ def _settings_problem(params):
     """One line naming a wrong setting of env.yaml that a task uses, or None."""
     if params.get("track") and (problem := tracking.check_tracking_uri(params["mlflow_tracking_uri"])):
         return problem
+    if "metric" in params:
+        from tasks import models
+
+        if params["metric"] not in models.METRICS:
+            return f"compare_metric {params['metric']!r} is not a metric the fits log; pick one of {', '.join(models.METRICS)}"
     if "registered_model_name" in params and (problem := tracking.check_model_name(params["registered_model_name"])):
         return problem
     if params.get("score_input"):

@@ -1,6 +1,7 @@
 """The baseline: one Python process that fits a grid and logs the same runs as
-the pipeline (params, metrics, confusion matrix, dataset, model), without
-notebooks or HTML reports.
+the pipeline (params, metrics, confusion matrix, dataset, model), then the
+compare run with its leaderboard and chart, registers the champion and scores
+the held-out rows with it; all without notebooks or HTML reports.
 
     python benchmarks/loop.py PROJECT_DIR TRACKING_URI
 """
@@ -17,12 +18,12 @@ import pandas as pd  # noqa: E402
 from sklearn_evaluation import plot  # noqa: E402
 
 import tracking  # noqa: E402
-from tasks import data, grid, models  # noqa: E402
+from tasks import charts, data, grid, models  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from sandbox import Project  # noqa: E402
 
-EXPERIMENT, TEST_SIZE, SEED = "iris-grid", 0.3, 42
+EXPERIMENT, TEST_SIZE, SEED, METRIC, MODEL_NAME = "iris-grid", 0.3, 42, "accuracy", "iris-classifier"
 
 
 def features(folder):
@@ -41,6 +42,7 @@ def main(project_dir, tracking_uri):
         features_path = features(Path(folder))
         table = pd.read_parquet(features_path)
         X_train, X_test, y_train, y_test = models.split(table, data.TARGET, TEST_SIZE, SEED)
+        run_ids = []
         for spec in specs:
             models.validate(spec)
             run = tracking.start_fit_run(True, tracking_uri, EXPERIMENT, spec, Path(folder, "run.json"))
@@ -60,7 +62,14 @@ def main(project_dir, tracking_uri):
             run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)
             run.log_model(estimator, input_example=X_test.head(5))
             mlflow.end_run()
-    print(f"{len(specs)} runs logged")
+            run_ids.append(run.run_id)
+
+        board = tracking.leaderboard(tracking_uri, run_ids, METRIC)
+        chart = charts.leaderboard_chart(board, METRIC)
+        tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, chart, MODEL_NAME)
+        champion, _ = tracking.load_champion(tracking_uri, MODEL_NAME)
+        X_test.assign(prediction=champion.predict(X_test)).to_csv(Path(folder, "predictions.csv"), index=False)
+    print(f"{len(run_ids)} runs logged")
 
 
 if __name__ == "__main__":
