@@ -4,8 +4,13 @@ Used by the tests and by benchmarks/run.py.
 """
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -99,3 +104,39 @@ def make_project(path):
     subprocess.run(git + ["add", "-A"], cwd=path, check=True)
     subprocess.run(git + ["commit", "-q", "-m", "project"], cwd=path, check=True)
     return Project(path)
+
+
+def free_ports(count):
+    """`count` distinct loopback ports that nothing listens on."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+@contextmanager
+def serving(command, ready_url, log_path, **popen_kwargs):
+    """Run `command` in a session of its own until `ready_url` answers; yields
+    the process and ends it, with its children, afterwards."""
+    log = open(log_path, "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen_kwargs)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(ready_url, timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[0]} did not answer {ready_url}:\n{Path(log_path).read_text()}")
+                time.sleep(0.5)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        log.close()

@@ -2,11 +2,8 @@
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tracking
-from sandbox import ROOT, make_project
+from sandbox import ROOT, free_ports, make_project, serving
 from tasks import data, models
 
 MODEL_NAME = "iris-classifier"
@@ -153,36 +150,16 @@ def test_the_readme_rest_example_is_answered_by_the_served_champion(crowned, tmp
     promised = re.search(r"It answers `(\{.*?\})`", readme).group(1)
     assert serve[serve.index("--host") + 1] == "127.0.0.1" and "--env-manager local" in " ".join(serve)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    [port] = free_ports(1)
     serve[serve.index("--port") + 1] = str(port)
+    url = f"http://127.0.0.1:{port}"
     venv_bin = str(Path(sys.executable).parent)  # on the PATH, as `source .venv/bin/activate` puts it
-    log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen(
-        serve, cwd=crowned.path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": crowned.tracking_uri},
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"mlflow models serve did not start:\n{(tmp_path / 'serve.log').read_text()}")
-                time.sleep(0.5)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": crowned.tracking_uri}
+    with serving(serve, f"{url}/ping", tmp_path / "serve.log", cwd=crowned.path, env=env):
         request = urllib.request.Request(
             f"{url}/invocations", data=payload.encode(), headers={"Content-Type": "application/json"}
         )
         answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        log.close()
 
     split = json.loads(payload)["dataframe_split"]
     rows = pd.DataFrame(split["data"], columns=split["columns"])

@@ -1,0 +1,94 @@
+"""The MLflow UI of deploy/server, in headless Chromium (Debian's, no download).
+
+UPDATE_SCREENSHOT=1 also saves the experiment page to docs/mlflow-ui.png,
+the picture in the README.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import tracking
+from deployed import require
+from sandbox import ROOT
+
+pytestmark = pytest.mark.server
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking switches Chromium's own connections are
+# refused on a closed network, and pages stall.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOT = ROOT / "docs" / "mlflow-ui.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(f"Chromium ({CHROMIUM})", Path(CHROMIUM).exists())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1680, "height": 600})
+    page.set_default_timeout(60_000)  # a busy 2-core machine
+    yield page
+    page.close()
+
+
+def test_the_experiment_page_lists_the_grid(page, grid_on_server, tmp_path):
+    client = MlflowClient(grid_on_server.url)
+    experiment = client.get_experiment_by_name("iris-grid")
+    fits = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.FIT_TAG}` = 'fit'")
+    names = [r.info.run_name for r in fits]
+    assert len(names) == 8
+
+    page.goto(
+        f"{grid_on_server.url}/#/experiments/{experiment.experiment_id}/runs"
+        "?workflowType=machine_learning&orderByKey=metrics.%60accuracy%60&orderByAsc=false"
+    )
+    for name in names:
+        page.get_by_text(name, exact=True).wait_for()
+
+    # For the picture: no assistant panel, the four scores instead of dataset
+    # and source, run names in full (a double click fits the column to them).
+    page.get_by_role("button", name="Close", exact=True).click()
+    page.get_by_role("button", name="Columns", exact=True).click()
+    for column in ["Metrics (4)", "Dataset", "Source"]:
+        page.get_by_text(column, exact=True).last.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("columnheader", name="accuracy").first.wait_for()
+    page.locator('[col-id="attributes.`Run Name`"] .ag-header-cell-resize').dblclick()
+    page.wait_for_timeout(500)  # the table settles after the columns change
+    page.screenshot(path=tmp_path / "mlflow-ui.png")
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "mlflow-ui.png", SCREENSHOT)
+
+
+def test_a_run_report_opens_in_the_ui(page, grid_on_server):
+    client = MlflowClient(grid_on_server.url)
+    experiment = client.get_experiment_by_name("iris-grid")
+    run = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{tracking.FIT_TAG}` = 'fit'", max_results=1
+    )[0]
+
+    with page.expect_response(lambda r: "/get-artifact?" in r.url and tracking.REPORT_ARTIFACT in r.url) as got:
+        page.goto(
+            f"{grid_on_server.url}/#/experiments/{experiment.experiment_id}"
+            f"/runs/{run.info.run_id}/artifacts/{tracking.REPORT_ARTIFACT}"
+        )
+    assert got.value.ok
+    # the UI shows the HTML artifact in a frame of its own
+    report = page.frame_locator("iframe").get_by_text(run.info.run_id)
+    report.wait_for()
+    assert run.info.run_name in report.inner_text()
