@@ -1,4 +1,5 @@
 """Ploomber hooks: thin calls into tracking.py, where the MLflow logic lives."""
+import gc
 import importlib
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -39,6 +40,10 @@ def preflight(dag):
             tracking.warm_up()
         for store in stores:
             store.result()
+    # Everything imported so far lives as long as the workers: out of the
+    # garbage collector's sight, it is neither scanned by every full
+    # collection of every worker nor copied into them by those scans.
+    gc.freeze()
     for tracking_uri, experiment_name in tracked:
         tracking.prepare_store(tracking_uri, experiment_name)  # now only opens it
         if closed := tracking.close_dead_runs(tracking_uri, experiment_name):

@@ -379,10 +379,6 @@ class Champion:
     run_id: str
     previous_version: str | None  # where the alias pointed before, None if nowhere
 
-    @property
-    def uri(self):
-        return f"models:/{self.name}/{self.version}"
-
 
 def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name):
     """Log this build's comparison as a run of its own and crown its best fit.
@@ -450,7 +446,7 @@ def _register(client, registered_model_name, run_id):
     )
     try:
         client.create_registered_model(
-            registered_model_name, description="The best model of the iris grid; the alias 'champion' marks the current one."
+            registered_model_name, description=f"The best model of a grid; the alias '{CHAMPION_ALIAS}' marks the current one."
         )
     except MlflowException as error:
         if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
