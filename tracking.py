@@ -62,7 +62,7 @@ SKOPS_TRUSTED_TYPES = (
 MODEL_ARTIFACT = "model"
 REPORT_ARTIFACT = "report.html"
 CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
-FIT_TAG = "grid.role"  # "fit" on every fit run, "compare" on compare's, so neither is mistaken for the other
+ROLE_TAG = "grid.role"  # "fit" on every fit run, "compare" on compare's, so neither is mistaken for the other
 CHAMPION_ALIAS = "champion"
 LEADERBOARD_TABLE = "leaderboard.json"
 LEADERBOARD_CHART = "leaderboard.png"
@@ -160,7 +160,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
         experiment_id=experiment_id,
         run_name=spec["name"],
         tags={
-            FIT_TAG: "fit",
+            ROLE_TAG: "fit",
             PROCESS_TAG: _process_identity(psutil.Process()),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
@@ -185,7 +185,7 @@ def close_dead_runs(tracking_uri, experiment_name):
     experiment = client.get_experiment_by_name(experiment_name)
     running = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{FIT_TAG}` = 'fit'",
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{ROLE_TAG}` = 'fit'",
     )
     closed = []
     for run in running:
@@ -225,6 +225,8 @@ def check_model_name(name):
         return "registered_model_name is empty"
     if "/" in str(name) or ":" in str(name):
         return f"registered_model_name {name!r}: MLflow does not allow '/' or ':' in it"
+    if "'" in str(name):
+        return f"registered_model_name {name!r}: a quote cannot be searched for in the registry"
     return None
 
 
@@ -395,7 +397,7 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"compare-{metric}",
-        tags={FIT_TAG: "compare", **_git_tags()},
+        tags={ROLE_TAG: "compare", **_git_tags()},
     ) as run:
         mlflow.log_params({"metric": metric, "fits": len(board)})
         mlflow.log_metric(f"best_{metric}", float(best[metric]))

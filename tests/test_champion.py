@@ -53,7 +53,7 @@ def test_the_champion_is_a_best_run_never_the_weak_one(crowned):
 
     version = champion_version(client)
     champion_run = client.get_run(version.run_id)
-    assert champion_run.data.tags[tracking.FIT_TAG] == "fit"
+    assert champion_run.data.tags[tracking.ROLE_TAG] == "fit"
     assert champion_run.data.metrics["accuracy"] == best
     assert champion_run.data.tags["model.family"] != "DummyClassifier"
     assert versions(client) == {str(version.version): version.run_id}
@@ -69,7 +69,7 @@ def test_compare_logs_a_run_of_its_own_with_the_leaderboard_and_chart(crowned):
     client = crowned.client()
     [run] = compare_runs(client)
     assert run.info.status == "FINISHED"
-    assert run.data.tags[tracking.FIT_TAG] == "compare"
+    assert run.data.tags[tracking.ROLE_TAG] == "compare"
     assert run.info.run_id not in {r.info.run_id for r in crowned.fit_runs()}
     assert run.data.tags["champion.version"] == str(champion_version(client).version)
 

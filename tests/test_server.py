@@ -14,7 +14,7 @@ def test_every_fit_run_lands_whole_on_the_server(grid_on_server, tmp_path):
     url = grid_on_server.url
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("iris-grid")
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.FIT_TAG}` = 'fit'")
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.ROLE_TAG}` = 'fit'")
     # proxied: clients send artifacts to the server, which stores them
     assert experiment.artifact_location.startswith("mlflow-artifacts:")
 

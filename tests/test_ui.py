@@ -48,7 +48,7 @@ def page(browser):
 def test_the_experiment_page_lists_the_grid(page, grid_on_server, tmp_path):
     client = MlflowClient(grid_on_server.url)
     experiment = client.get_experiment_by_name("iris-grid")
-    fits = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.FIT_TAG}` = 'fit'")
+    fits = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.ROLE_TAG}` = 'fit'")
     names = [r.info.run_name for r in fits]
     assert len(names) == 8
 
@@ -79,7 +79,7 @@ def test_a_run_report_opens_in_the_ui(page, grid_on_server):
     client = MlflowClient(grid_on_server.url)
     experiment = client.get_experiment_by_name("iris-grid")
     run = client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`{tracking.FIT_TAG}` = 'fit'", max_results=1
+        [experiment.experiment_id], filter_string=f"tags.`{tracking.ROLE_TAG}` = 'fit'", max_results=1
     )[0]
 
     with page.expect_response(lambda r: "/get-artifact?" in r.url and tracking.REPORT_ARTIFACT in r.url) as got:
