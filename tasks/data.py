@@ -51,9 +51,8 @@ def petal_area(measurements):
 
 def model_input(measurements):
     """The columns a model takes, in the features table's order, from raw measurements."""
-    missing = [c for c in MEASUREMENTS if c not in measurements.columns]
-    if missing:
-        raise ValueError(f"missing measurement column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}")
+    if problem := _missing_measurements(measurements.columns):
+        raise ValueError(problem)
     table = measurements[MEASUREMENTS]
     return table.join(sepal_area(table)).join(petal_area(table))
 
@@ -64,7 +63,13 @@ def check_batch_file(path):
         return f"score_input {path!r}: no such file"
     with open(path, newline="") as batch:
         header = next(csv.reader(batch), [])
-    missing = [c for c in MEASUREMENTS if c not in header]
+    if problem := _missing_measurements(header):
+        return f"score_input {path!r}: {problem}"
+    return None
+
+
+def _missing_measurements(columns):
+    missing = [c for c in MEASUREMENTS if c not in columns]
     if missing:
-        return f"score_input {path!r}: missing column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}"
+        return f"missing column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}"
     return None

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sandbox import ROOT, Project, free_ports, make_project
+from sandbox import ROOT, Project, free_ports, make_project, require
 
 START = ROOT / "deploy" / "server" / "start"
 STOP = ROOT / "deploy" / "server" / "stop"
@@ -27,16 +27,6 @@ class Deployed:
     url: str  # the tracking URI the build used
     state: Path  # deploy/server's STATE folder
     project: Project  # built with --env--mlflow_tracking_uri url
-
-
-def require(what, found):
-    """Skip without `what`, except on CI (CI=true), where a missing tool must fail."""
-    if found:
-        return
-    message = f"{what} not installed: run deploy/server/install"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} (CI=true, so this does not skip)")
-    pytest.skip(message)
 
 
 def server_processes(state):
@@ -70,7 +60,7 @@ def still_running(processes):
 @contextmanager
 def server():
     """deploy/server/start in a fresh state folder; yields (url, state); always stops it."""
-    require("PostgreSQL (/usr/lib/postgresql/*/bin/initdb)", glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    require("PostgreSQL (/usr/lib/postgresql/*/bin/initdb)", glob.glob("/usr/lib/postgresql/*/bin/initdb"), "deploy/server/install")
     # Not under pytest's tmp_path: its base folder is private to root, and
     # PostgreSQL runs as the postgres user, which must reach its data folder.
     state = Path(tempfile.mkdtemp(prefix="mlflow-server-"))

@@ -13,6 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,3 +141,13 @@ def serving(command, ready_url, log_path, **popen_kwargs):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
         log.close()
+
+
+def require(what, found, install):
+    """Skip a test without `what`, except on CI (CI=true), where a missing package must fail it."""
+    if found:
+        return
+    message = f"{what} not installed: run {install}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true, so this does not skip)")
+    pytest.skip(message)

@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import tracking
-from sandbox import ROOT, free_ports
+from sandbox import ROOT, free_ports, require
 from tasks import models
 
 pytestmark = pytest.mark.slurm
@@ -36,10 +36,7 @@ def slurm_installed():
 @pytest.fixture
 def slurm(tmp_path_factory):
     """A one-node cluster from deploy/slurm/start, in a state folder of its own; yields SLURM_CONF."""
-    if not slurm_installed():
-        if os.environ.get("CI") == "true":
-            pytest.fail("slurmctld is not installed: run deploy/slurm/install before the tests")
-        pytest.skip("slurmctld is not installed (deploy/slurm/install installs SLURM)")
+    require("SLURM (slurmctld)", slurm_installed(), "deploy/slurm/install")
     state = tmp_path_factory.mktemp("slurm")  # short: munged's socket path must fit in 108 bytes
     ctld_port, d_port = free_ports(2)
     env = {**os.environ, "STATE": str(state), "SLURMCTLD_PORT": str(ctld_port), "SLURMD_PORT": str(d_port)}

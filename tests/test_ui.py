@@ -11,8 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import tracking
-from deployed import require
-from sandbox import ROOT
+from sandbox import ROOT, require
 
 pytestmark = pytest.mark.server
 
@@ -28,7 +27,7 @@ SCREENSHOT = ROOT / "docs" / "mlflow-ui.png"
 
 @pytest.fixture(scope="module")
 def browser():
-    require(f"Chromium ({CHROMIUM})", Path(CHROMIUM).exists())
+    require(f"Chromium ({CHROMIUM})", Path(CHROMIUM).exists(), "deploy/server/install")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
