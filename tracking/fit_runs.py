@@ -1,0 +1,156 @@
+"""One fit's MLflow run: started by the fit notebook, closed by its hook with the report."""
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from tracking.model_files import pip_requirements, trusted_types_for
+from tracking.names import MODEL_ARTIFACT, PROCESS_TAG, REPORT_ARTIFACT, ROLE_TAG
+from tracking.reports import notebook_to_html
+from tracking.store import connect, git_tags, known_mlflow_warnings_silenced, prepare_store, process_identity
+
+
+def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
+    """Start the MLflow run of one fit and record its id in `record_path`.
+
+    With track off, returns a run that logs nothing. The run stays RUNNING
+    until hooks.py attaches the notebook report and closes it.
+    """
+    if not track:
+        _write_record(record_path, run_id=None)
+        return UntrackedRun()
+
+    import mlflow
+    import psutil
+
+    experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
+    if mlflow.active_run() is not None:
+        # left over by an earlier notebook in this worker process
+        mlflow.end_run("FAILED")
+    run = mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=spec["name"],
+        tags={
+            ROLE_TAG: "fit",
+            PROCESS_TAG: process_identity(psutil.Process()),
+            "model.family": spec["class"].rsplit(".", 1)[-1],
+            "model.class": spec["class"],
+            **git_tags(),
+        },
+    )
+    _write_record(record_path, run_id=run.info.run_id)
+    return TrackedRun(run.info.run_id)
+
+
+class TrackedRun:
+    """Logs one fit to the active MLflow run."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+
+    def log_params(self, params):
+        import mlflow
+
+        mlflow.log_params({key: _short(value) for key, value in params.items()})
+
+    def log_metrics(self, metrics):
+        import mlflow
+
+        mlflow.log_metrics(metrics)
+
+    def log_dataset(self, table, source, name, context, target):
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        with known_mlflow_warnings_silenced():
+            dataset = mlflow.data.from_pandas(table, source=str(source), targets=target, name=name)
+            try:
+                mlflow.log_input(dataset, context=context)
+            except MlflowException as error:
+                # Parallel fits log the same dataset; the store checks for it,
+                # then inserts it, so all but the first insert can collide.
+                # Once it exists, logging again only links it to this run.
+                if "unique" not in str(error).lower():
+                    raise
+                mlflow.log_input(dataset, context=context)
+
+    def log_figure(self, figure, artifact_file):
+        """Log `figure` as a PNG and return that image for the notebook to show.
+
+        The figure is closed, so it is drawn once instead of again by the
+        notebook's inline backend.
+        """
+        import matplotlib.pyplot as plt
+        import mlflow
+        from IPython.display import Image
+
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        plt.close(figure)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder, artifact_file)
+            path.write_bytes(png.getvalue())
+            mlflow.log_artifact(str(path))
+        return Image(png.getvalue())
+
+    def log_model(self, model, input_example):
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        with known_mlflow_warnings_silenced():
+            mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                signature=infer_signature(input_example, model.predict(input_example)),
+                input_example=input_example,
+                # listing requirements skips MLflow's slow inference subprocess
+                pip_requirements=pip_requirements(),
+                serialization_format="skops",
+                skops_trusted_types=trusted_types_for(model),
+            )
+
+
+class UntrackedRun:
+    """Stands in for TrackedRun when tracking is off: logs nothing."""
+
+    run_id = None
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
+    """Attach the executed notebook as HTML to this process's fit run and close it.
+
+    Called by hooks.py in the process that ran the notebook (Ploomber's
+    in-process engine), so the active run is the one this task started.
+    """
+    import mlflow
+
+    connect(tracking_uri)
+    run = mlflow.active_run()
+    if run is None:
+        if succeeded:
+            raise RuntimeError(f"{task_name}: the fit notebook finished without an MLflow run")
+        return  # failed before its run started: nothing to close
+    status = "FINISHED" if succeeded else "FAILED"
+    try:
+        mlflow.set_tag("ploomber.task", task_name)
+        if Path(notebook_path).exists():
+            mlflow.log_text(notebook_to_html(notebook_path), REPORT_ARTIFACT)
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run(status)
+
+
+def _write_record(path, **record):
+    Path(str(path)).parent.mkdir(parents=True, exist_ok=True)
+    Path(str(path)).write_text(json.dumps(record))
+
+
+def _short(value):
+    # MLflow caps a param value at 6000 characters
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."

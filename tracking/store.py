@@ -1,0 +1,194 @@
+"""The tracking store: connecting to it, creating it once, closing runs of dead builds."""
+import os
+import socket
+import sqlite3
+import subprocess
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tracking.names import PROCESS_TAG, ROLE_TAG
+
+# The model's pip requirements are listed explicitly: MLflow need not look for
+# this uv project nor copy its lock file into every model.
+os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+# A tracking server that goes away fails the fits talking to it in about half
+# a minute, instead of after MLflow's default retries (several minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+# How long a write to an SQLite store waits for another process's to finish.
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+
+
+def connect(tracking_uri):
+    """Point this process's MLflow at `tracking_uri`; returns the URI it uses.
+
+    Every caller passes the build's URI explicitly: a hook that did not would
+    talk to MLflow's default store.
+    """
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:"):
+        # No pooled connections: the workers are forked from the process that
+        # opened the store, and an SQLite connection must not cross a fork.
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+        if "?" not in tracking_uri:
+            # Concurrent writers wait for each other instead of failing with
+            # "database is locked" after SQLite's default 5 s.
+            tracking_uri = f"{tracking_uri}?timeout={SQLITE_BUSY_TIMEOUT_SECONDS}"
+    mlflow.set_tracking_uri(tracking_uri)
+    return tracking_uri
+
+
+def client(tracking_uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(connect(tracking_uri))
+
+
+def artifact_location(tracking_uri, experiment_name):
+    """Where an experiment's artifacts go: beside a local SQLite store, or the server's choice.
+
+    With sqlite:///mlflow.db that is ./mlartifacts/<experiment>, so
+    `mlflow ui --backend-store-uri sqlite:///mlflow.db` run there finds them.
+    """
+    if not tracking_uri.startswith("sqlite:"):
+        return None
+    return (sqlite_path(tracking_uri).resolve().parent / "mlartifacts" / experiment_name).as_uri()
+
+
+def sqlite_path(tracking_uri):
+    # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    return Path(urlparse(tracking_uri).path[1:])
+
+
+def prepare_store(tracking_uri, experiment_name):
+    """The experiment's id, creating the store's tables and the experiment if missing.
+
+    hooks.preflight calls it once before the grid fans out: parallel fits that
+    each found a fresh SQLite store would race to create both. The fits then
+    call it only to read the id.
+    """
+    from mlflow.exceptions import MlflowException
+
+    store = client(tracking_uri)
+    experiment = store.get_experiment_by_name(experiment_name)  # creates a fresh store's tables
+    if tracking_uri.startswith("sqlite:"):
+        with sqlite3.connect(sqlite_path(tracking_uri)) as database:
+            # persistent: parallel fits read while another writes
+            database.execute("PRAGMA journal_mode=WAL")
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return store.create_experiment(
+            experiment_name, artifact_location=artifact_location(tracking_uri, experiment_name)
+        )
+    except MlflowException:
+        # another build created it in the meantime
+        return store.get_experiment_by_name(experiment_name).experiment_id
+
+
+def warm_up():
+    """Do in this process what a fit does once per process: imports, compiling
+    nbconvert's templates, MLflow's scan of the installed packages, setting up
+    its ORM. Workers forked from here then start their first fit as fast as
+    their next."""
+    import mlflow.sklearn  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    import nbformat
+    import skops.io  # noqa: F401
+    import sqlalchemy.orm
+    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+    from tracking.model_files import pip_requirements
+    from tracking.reports import html_exporter
+
+    html_exporter().from_notebook_node(nbformat.v4.new_notebook())
+    warn_dependency_requirement_mismatches(pip_requirements())
+    sqlalchemy.orm.configure_mappers()
+
+
+def close_dead_runs(tracking_uri, experiment_name):
+    """Mark KILLED the fit runs left RUNNING by processes of this host that are gone.
+
+    A build killed mid-grid cannot close its runs; the next build does.
+    Runs of other hosts are left alone: whether they live cannot be told here.
+    Returns the names of the runs closed.
+    """
+    import psutil
+
+    store = client(tracking_uri)
+    experiment = store.get_experiment_by_name(experiment_name)
+    running = store.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{ROLE_TAG}` = 'fit'",
+    )
+    closed = []
+    for run in running:
+        identity = run.data.tags.get(PROCESS_TAG, "")
+        host, _, rest = identity.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            continue
+        try:
+            process = psutil.Process(int(pid))
+            # a reused pid has another start time
+            alive = process_identity(process) == identity and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            alive = False
+        if not alive:
+            store.set_terminated(run.info.run_id, "KILLED")
+            closed.append(run.info.run_name)
+    return closed
+
+
+def check_tracking_uri(tracking_uri):
+    """One line naming what is wrong with `tracking_uri`, or None."""
+    parsed = urlparse(tracking_uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme not in STORE_SCHEMES:
+        return f"mlflow_tracking_uri {redacted(tracking_uri)!r}: expected one of {', '.join(STORE_SCHEMES)}"
+    if scheme == "sqlite" and not (folder := sqlite_path(tracking_uri).parent).resolve().is_dir():
+        return f"mlflow_tracking_uri {tracking_uri!r}: folder {folder} does not exist"
+    if scheme in ("http", "https") and not parsed.hostname:
+        return f"mlflow_tracking_uri {redacted(tracking_uri)!r}: no host"
+    return None
+
+
+def process_identity(process):
+    """host:pid:start time, which tells a process apart from a later one with its pid."""
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
+
+
+def redacted(uri):
+    parsed = urlparse(uri)
+    if parsed.password is None:
+        return uri
+    return uri.replace(f":{parsed.password}@", ":***@")
+
+
+def git_tags():
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain").strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"git.commit": commit, "git.dirty": str(dirty).lower()}
+
+
+@contextmanager
+def known_mlflow_warnings_silenced():
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice and then warns the path is ambiguous
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        # class labels are integers by nature; they are never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
