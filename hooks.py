@@ -4,6 +4,7 @@ import importlib
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import settings
 import tracking
 from tasks import data
 
@@ -11,43 +12,57 @@ from tasks import data
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
 
 
-def preflight(dag):
+def preflight(dag, env, project):
     """DAG on_render: runs in the main process after the DAG is rendered and
-    before any task runs. Checks the settings of every task about to run and
-    every fit's model, then creates each store and experiment once, so
-    parallel fits never race to create them."""
+    before any task runs. `env` holds every setting as rendered for this build
+    (pipeline.yaml passes them), `project` the folder of pipeline.yaml.
+
+    Checks the settings and the keys of the env file, then, if anything is to
+    run, the settings against the data and every fit's model; says where the
+    runs go, creates each store and experiment once, so parallel fits never
+    race to create them, and closes the runs that dead builds left RUNNING.
+    """
     to_run = [t for t in dag.values() if _will_run(t)]
-    for task in to_run:
-        if problem := _settings_problem(task.params):
-            raise ValueError(problem)
-    fits = [t for t in to_run if "model" in t.params]
-    if not fits:
+    env_file = settings.env_file_of(project)
+    settings.check(env, env_file, values=bool(to_run))
+    if not to_run:
         return  # skips scikit-learn's import, a second of every no-op build
+    if any("test_size" in t.params for t in to_run):
+        settings.check_data(env, data.load()[data.TARGET])
+    tracked = env["track"] and any(t.params.get("track") for t in to_run)
+    if tracked:
+        tracking_uri, where = tracking.resolve_tracking_uri(
+            env["mlflow_tracking_uri"], settings.given_by(env["mlflow_tracking_uri"], env_file)
+        )
+        print(tracking.where_runs_go(tracking_uri, where))
+    fits = [t for t in to_run if "model" in t.params]
+    if fits:
+        _prepare_fits(fits, store=(tracking_uri, env["experiment_name"]) if tracked else None)
+    if tracked:
+        tracking.prepare_store(tracking_uri, env["experiment_name"])  # only opens it, once it exists
+        if closed := tracking.close_dead_runs(tracking_uri, env["experiment_name"]):
+            print(f"Marked KILLED {len(closed)} run(s) left RUNNING by a build that died: {', '.join(closed)}")
+
+
+def _prepare_fits(fits, store):
     from tasks import models
 
     for task in fits:
         models.validate(task.params["model"])
-
-    tracked = {(t.params["mlflow_tracking_uri"], t.params["experiment_name"]) for t in fits if t.params["track"]}
     # What every worker would otherwise do on its first fit is done here, once,
     # before they fork from this process. Creating a fresh store (MLflow's
     # schema migrations) takes seconds too: a child process does it meanwhile.
     with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-        stores = [pool.submit(tracking.prepare_store, uri, name) for uri, name in tracked]
+        created = pool.submit(tracking.prepare_store, *store) if store else None
         for module in FIT_IMPORTS:
             importlib.import_module(module)
-        if tracked:
+        if store:
             tracking.warm_up()
-        for store in stores:
-            store.result()
+            created.result()
     # Everything imported so far lives as long as the workers: out of the
     # garbage collector's sight, it is neither scanned by every full
     # collection of every worker nor copied into them by those scans.
     gc.freeze()
-    for tracking_uri, experiment_name in tracked:
-        tracking.prepare_store(tracking_uri, experiment_name)  # now only opens it
-        if closed := tracking.close_dead_runs(tracking_uri, experiment_name):
-            print(f"Marked KILLED {len(closed)} run(s) left RUNNING by a build that died: {', '.join(closed)}")
 
 
 def fit_finished(task, product, params):
@@ -58,22 +73,6 @@ def fit_finished(task, product, params):
 def fit_failed(task, product, params):
     if params["track"]:
         tracking.finish_fit_run(params["mlflow_tracking_uri"], task.name, product["nb"], succeeded=False)
-
-
-def _settings_problem(params):
-    """One line naming a wrong setting of env.yaml that a task uses, or None."""
-    if params.get("track") and (problem := tracking.check_tracking_uri(params["mlflow_tracking_uri"])):
-        return problem
-    if "metric" in params:
-        from tasks import models
-
-        if params["metric"] not in models.METRICS:
-            return f"compare_metric {params['metric']!r} is not a metric the fits log; pick one of {', '.join(models.METRICS)}"
-    if "registered_model_name" in params and (problem := tracking.check_model_name(params["registered_model_name"])):
-        return problem
-    if params.get("score_input"):
-        return data.check_batch_file(params["score_input"])
-    return None
 
 
 def _will_run(task):

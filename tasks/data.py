@@ -10,13 +10,17 @@ MEASUREMENTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def get(product):
+    load().to_parquet(str(product))
+
+
+def load():
     """The raw iris table, shipped with scikit-learn (no download)."""
     # imported here: every build imports this module, even when up to date
     from sklearn.datasets import load_iris
 
     frame = load_iris(as_frame=True).frame
     frame.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in frame.columns]
-    frame.to_parquet(str(product))
+    return frame
 
 
 def sepal(product, upstream):

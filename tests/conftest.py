@@ -19,7 +19,7 @@ def built_project(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("built"))
     decoy = project.path / "decoy.db"
     # a hook that forgot the build's URI would write here instead
-    project.build(env={"MLFLOW_TRACKING_URI": f"sqlite:///{decoy}"})
+    project.output = project.build(env={"MLFLOW_TRACKING_URI": f"sqlite:///{decoy}"})
     project.decoy = decoy
     return project
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "hooks.py", "tracking", "executor.py", "tasks", "scripts", ".gitignore"]
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "executor.py", "tasks", "scripts", ".gitignore"]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
 # 64 fits: for the stress test and the benchmark
@@ -66,13 +66,16 @@ class Project:
     def _fit_task(spec):
         return next(t for t in spec["tasks"] if t.get("name", "").startswith("fit-"))
 
-    def build_command(self, *args, track=True):
+    def build_command(self, *args, track=True, store=True):
+        """`store=False` leaves the tracking URI to MLFLOW_TRACKING_URI and env.yaml."""
         command = [PLOOMBER, "build", "--env--track", str(track).lower()]
-        return command + ["--env--mlflow_tracking_uri", self.tracking_uri, *args]
+        if store:
+            command += ["--env--mlflow_tracking_uri", self.tracking_uri]
+        return command + list(args)
 
-    def build(self, *args, track=True, check=True, env=None):
+    def build(self, *args, track=True, store=True, check=True, env=None):
         result = subprocess.run(
-            self.build_command(*args, track=track),
+            self.build_command(*args, track=track, store=store),
             cwd=self.path,
             capture_output=True,
             text=True,

@@ -3,7 +3,7 @@
 One import for callers (`import tracking`); the code lives by concern:
 
     names.py        artifact names, tags and the alias every module agrees on
-    store.py        the tracking URI, creating the store, closing dead runs
+    store.py        which store (the tracking URI), creating it, the tags of every run, closing dead runs
     fit_runs.py     one fit's MLflow run, from start to its report
     champion.py     the leaderboard, the registry and the alias `champion`
     model_files.py  saving and loading models with skops, never pickle
@@ -22,6 +22,11 @@ TELEMETRY_OFF = {
     "PLOOMBER_VERSION_CHECK_DISABLED": "true",
 }
 os.environ.update(TELEMETRY_OFF)
+# A quiet console: MLflow's INFO lines ("Create SQLAlchemy engine ...", the
+# store's migrations) are left out, its warnings and errors shown. Set before
+# MLflow configures its loggers, so it holds in this process and in the workers
+# forked from it; MLFLOW_LOGGING_LEVEL=INFO brings them back.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 from tracking.champion import (  # noqa: E402
     Champion,
@@ -51,5 +56,8 @@ from tracking.store import (  # noqa: E402
     check_tracking_uri,
     close_dead_runs,
     prepare_store,
+    resolve_tracking_uri,
+    run_tags,
     warm_up,
+    where_runs_go,
 )

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracking.model_files import load_model
-from tracking.names import CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, MODEL_ARTIFACT, ROLE_TAG
-from tracking.store import client, connect, git_tags, prepare_store
+from tracking.names import CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, MODEL_ARTIFACT
+from tracking.store import client, connect, prepare_store, run_tags
 
 
 @dataclass
@@ -69,7 +69,7 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"compare-{metric}",
-        tags={ROLE_TAG: "compare", **git_tags()},
+        tags=run_tags("compare"),
     ) as run:
         mlflow.log_params({"metric": metric, "fits": len(board)})
         mlflow.log_metric(f"best_{metric}", float(best[metric]))

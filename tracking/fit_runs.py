@@ -5,9 +5,9 @@ import tempfile
 from pathlib import Path
 
 from tracking.model_files import pip_requirements, trusted_types_for
-from tracking.names import MODEL_ARTIFACT, PROCESS_TAG, REPORT_ARTIFACT, ROLE_TAG
+from tracking.names import MODEL_ARTIFACT, REPORT_ARTIFACT
 from tracking.reports import notebook_to_html
-from tracking.store import connect, git_tags, known_mlflow_warnings_silenced, prepare_store, process_identity
+from tracking.store import connect, known_mlflow_warnings_silenced, prepare_store, run_tags
 
 
 def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
@@ -21,7 +21,6 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
         return UntrackedRun()
 
     import mlflow
-    import psutil
 
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
@@ -31,11 +30,9 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
         experiment_id=experiment_id,
         run_name=spec["name"],
         tags={
-            ROLE_TAG: "fit",
-            PROCESS_TAG: process_identity(psutil.Process()),
+            **run_tags("fit"),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
-            **git_tags(),
         },
     )
     _write_record(record_path, run_id=run.info.run_id)

@@ -1,5 +1,7 @@
-"""The tracking store: connecting to it, creating it once, closing runs of dead builds."""
+"""The tracking store: which one, connecting to it, creating it once, the tags of
+every run, closing runs of dead builds."""
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -23,6 +25,28 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 # How long a write to an SQLite store waits for another process's to finish.
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
 STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+# env.yaml's default, "${MLFLOW_TRACKING_URI:-sqlite:///...}": the variable if
+# it is set, else what follows ":-"; "${MLFLOW_TRACKING_URI}" requires it.
+FROM_ENVIRONMENT = re.compile(r"^\$\{(?P<variable>\w+)(?::-(?P<default>.*))?\}$", re.DOTALL)
+
+
+def resolve_tracking_uri(value, given_by="--env--mlflow_tracking_uri"):
+    """The store that `value`, the setting mlflow_tracking_uri, names, and where that came from.
+
+    MLflow's order: a URI given on the command line (or written in an env
+    file: `given_by` says which), else MLFLOW_TRACKING_URI, else env.yaml's
+    default. Returns (uri, where); raises ValueError, in one line, when the
+    setting asks for MLFLOW_TRACKING_URI and it is not set.
+    """
+    value = str(value)
+    if not (asked := FROM_ENVIRONMENT.match(value)):
+        return value, given_by
+    variable, default = asked["variable"], asked["default"]
+    if os.environ.get(variable):
+        return os.environ[variable], variable
+    if default is None:
+        raise ValueError(f"mlflow_tracking_uri {value!r}: {variable} is not set")
+    return default, f"env.yaml's default, as {variable} is not set"
 
 
 def connect(tracking_uri):
@@ -33,6 +57,7 @@ def connect(tracking_uri):
     """
     import mlflow
 
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     if tracking_uri.startswith("sqlite:"):
         # No pooled connections: the workers are forked from the process that
         # opened the store, and an SQLite connection must not cross a fork.
@@ -57,6 +82,7 @@ def artifact_location(tracking_uri, experiment_name):
     With sqlite:///mlflow.db that is ./mlartifacts/<experiment>, so
     `mlflow ui --backend-store-uri sqlite:///mlflow.db` run there finds them.
     """
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     if not tracking_uri.startswith("sqlite:"):
         return None
     return (sqlite_path(tracking_uri).resolve().parent / "mlartifacts" / experiment_name).as_uri()
@@ -76,6 +102,7 @@ def prepare_store(tracking_uri, experiment_name):
     """
     from mlflow.exceptions import MlflowException
 
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     store = client(tracking_uri)
     experiment = store.get_experiment_by_name(experiment_name)  # creates a fresh store's tables
     if tracking_uri.startswith("sqlite:"):
@@ -114,50 +141,62 @@ def warm_up():
 
 
 def close_dead_runs(tracking_uri, experiment_name):
-    """Mark KILLED the fit runs left RUNNING by processes of this host that are gone.
+    """Mark KILLED every run of the project left RUNNING by a process of this host that is gone.
 
-    A build killed mid-grid cannot close its runs; the next build does.
-    Runs of other hosts are left alone: whether they live cannot be told here.
-    Returns the names of the runs closed.
+    A build killed mid-grid cannot close its runs; the next build does. That
+    holds for every role (fit, compare, build, ...), in the fits' experiment
+    and compare's. Runs of other hosts are left alone: whether they live
+    cannot be told here. Returns the names of the runs closed.
     """
-    import psutil
+    from tracking.champion import compare_experiment
 
     store = client(tracking_uri)
-    experiment = store.get_experiment_by_name(experiment_name)
-    running = store.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{ROLE_TAG}` = 'fit'",
-    )
+    experiments = [store.get_experiment_by_name(n) for n in (experiment_name, compare_experiment(experiment_name))]
+    ids = [e.experiment_id for e in experiments if e is not None]
+    if not ids:
+        return []
+    running = store.search_runs(ids, filter_string="attributes.status = 'RUNNING'", max_results=50000)
     closed = []
     for run in running:
-        identity = run.data.tags.get(PROCESS_TAG, "")
-        host, _, rest = identity.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit():
-            continue
-        try:
-            process = psutil.Process(int(pid))
-            # a reused pid has another start time
-            alive = process_identity(process) == identity and process.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            alive = False
-        if not alive:
+        if process_is_gone(run.data.tags.get(PROCESS_TAG, "")):
             store.set_terminated(run.info.run_id, "KILLED")
             closed.append(run.info.run_name)
     return closed
 
 
-def check_tracking_uri(tracking_uri):
-    """One line naming what is wrong with `tracking_uri`, or None."""
+def process_is_gone(identity):
+    """Whether `identity` (host:pid:start time) names a process of this host that no longer runs."""
+    import psutil
+
+    host, _, rest = identity.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's, or untagged: whether it lives cannot be told
+    try:
+        process = psutil.Process(int(pid))
+        # a reused pid has another start time
+        return process_identity(process) != identity or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def check_tracking_uri(tracking_uri, where="mlflow_tracking_uri"):
+    """One line naming what is wrong with `tracking_uri`, and where it came from, or None."""
     parsed = urlparse(tracking_uri)
     scheme = parsed.scheme.split("+")[0]
+    named = f"tracking URI {redacted(tracking_uri)!r} (from {where})"
     if scheme not in STORE_SCHEMES:
-        return f"mlflow_tracking_uri {redacted(tracking_uri)!r}: expected one of {', '.join(STORE_SCHEMES)}"
+        return f"{named}: expected one of {', '.join(STORE_SCHEMES)}"
     if scheme == "sqlite" and not (folder := sqlite_path(tracking_uri).parent).resolve().is_dir():
-        return f"mlflow_tracking_uri {tracking_uri!r}: folder {folder} does not exist"
+        return f"{named}: folder {folder} does not exist"
     if scheme in ("http", "https") and not parsed.hostname:
-        return f"mlflow_tracking_uri {redacted(tracking_uri)!r}: no host"
+        return f"{named}: no host"
     return None
+
+
+def where_runs_go(tracking_uri, where):
+    """The line a tracked build starts with."""
+    return f"MLflow runs go to {redacted(tracking_uri)} (from {where})"
 
 
 def process_identity(process):
@@ -172,16 +211,36 @@ def redacted(uri):
     return uri.replace(f":{parsed.password}@", ":***@")
 
 
-def git_tags():
+def run_tags(role):
+    """The tags every run of the project carries.
+
+    ROLE_TAG tells fit, compare and build runs apart; PROCESS_TAG lets a later
+    build close the run if this process dies. MLflow's own source tags show the
+    commit in its UI (they are left out where the project is no git checkout),
+    and git.dirty says whether the code had uncommitted changes.
+    """
+    import psutil
+
+    return {ROLE_TAG: role, PROCESS_TAG: process_identity(psutil.Process()), **source_tags()}
+
+
+def source_tags():
+    """MLflow's lineage tags for a build run from the working directory's git checkout; none outside one."""
     def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain").strip())
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain"))
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {"git.commit": commit, "git.dirty": str(dirty).lower()}
+    return {
+        "mlflow.source.git.commit": commit,
+        # every run comes from building the pipeline; the UI shows its name beside the commit
+        "mlflow.source.name": str(Path.cwd() / "pipeline.yaml"),
+        "mlflow.source.type": "LOCAL",
+        "git.dirty": str(dirty).lower(),
+    }
 
 
 @contextmanager
