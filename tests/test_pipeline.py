@@ -65,8 +65,15 @@ def test_runs_are_tagged_with_the_commit(built_project):
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=built_project.path, capture_output=True, text=True
     ).stdout.strip()
-    for run in built_project.fit_runs():
-        assert run.data.tags["git.commit"] == head
+    client = built_project.client()
+    compare = client.get_experiment_by_name(tracking.compare_experiment("iris-grid"))
+    runs = built_project.fit_runs() + client.search_runs([compare.experiment_id])
+    assert {r.data.tags[tracking.ROLE_TAG] for r in runs} == {"fit", "compare"}
+    for run in runs:
+        # MLflow's own lineage tags, which its UI shows as the run's source and commit
+        assert run.data.tags["mlflow.source.git.commit"] == head
+        assert run.data.tags["mlflow.source.name"] == str(built_project.path / "pipeline.yaml")
+        assert run.data.tags["mlflow.source.type"] == "LOCAL"
         assert run.data.tags["git.dirty"] == "false"
 
 
