@@ -25,7 +25,12 @@ def read_run_ids(fit_products):
 
 
 def leaderboard(tracking_uri, run_ids, metric):
-    """The runs of this grid, best first: `metric` descending, ties by run name ascending."""
+    """The runs of this grid, best first: the cross-validated mean of `metric`
+    descending, then its std ascending (the steadier model), then run name.
+
+    The held-out `metric` is in the table but never decides the order: it is
+    the unbiased estimate of the chosen model's performance.
+    """
     import mlflow
 
     if not run_ids:
@@ -35,7 +40,7 @@ def leaderboard(tracking_uri, run_ids, metric):
     runs = mlflow.search_runs(
         search_all_experiments=True,
         filter_string=f"attributes.run_id IN ({quoted})",
-        order_by=[f"metrics.{metric} DESC", "attributes.run_name ASC"],
+        order_by=[f"metrics.cv_{metric}_mean DESC", f"metrics.cv_{metric}_std ASC", "attributes.run_name ASC"],
     )
     missing = set(run_ids) - set(runs["run_id"])
     if missing:
