@@ -41,8 +41,9 @@ def compare_runs(client):
 
 
 def held_out_rows(project):
+    """The held-out rows as score reads them: the raw columns only."""
     table = pd.read_parquet(project.path / "products" / "features.parquet")
-    return models.split(table, data.TARGET, test_size=0.3, seed=42)[1]
+    return models.split(table, data.TARGET, test_size=0.3, seed=42)[1][data.RAW_COLUMNS]
 
 
 def test_the_champion_is_a_best_run_never_the_weak_one(crowned):
@@ -63,7 +64,7 @@ def test_the_champion_is_a_best_run_never_the_weak_one(crowned):
     model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
     table = pd.read_parquet(crowned.path / "products" / "features.parquet")
     _, X_test, _, y_test = models.split(table, data.TARGET, test_size=0.3, seed=42)
-    assert models.evaluate(y_test, model.predict(X_test))["accuracy"] == held_out
+    assert models.evaluate(y_test, model.predict(X_test[data.RAW_COLUMNS]))["accuracy"] == held_out
 
 
 def test_compare_logs_a_run_of_its_own_with_the_leaderboard_and_chart(crowned):
@@ -78,13 +79,20 @@ def test_compare_logs_a_run_of_its_own_with_the_leaderboard_and_chart(crowned):
     board = pd.read_csv(crowned.path / "products" / "leaderboard.csv")
     assert list(table["run_id"]) == list(board["run_id"])
     assert table.iloc[0]["run_id"] == champion_version(client).run_id
-    assert run.data.metrics["best_accuracy"] == board.iloc[0]["accuracy"]
+    # ranked by cross-validation; the held-out scores are reported on the run and the version
+    assert run.data.metrics["best_cv_accuracy_mean"] == board.iloc[0]["cv_accuracy_mean"]
+    assert run.data.metrics["held_out_accuracy"] == board.iloc[0]["accuracy"]
+    assert set(board.columns[:6]) == {"run_id", "run_name", "model_family", "cv_accuracy_mean", "cv_accuracy_std", "accuracy"}
+    version = champion_version(client)
+    assert float(version.tags["held_out_f1_macro"]) == pytest.approx(board.iloc[0]["f1_macro"], abs=1e-5)
+    assert float(version.tags["cv_accuracy_mean"]) == pytest.approx(board.iloc[0]["cv_accuracy_mean"], abs=1e-5)
 
     chart = Path(client.download_artifacts(run.info.run_id, tracking.LEADERBOARD_CHART))
     assert chart.read_bytes().startswith(b"\x89PNG")
     notebook = (crowned.path / "products" / "compare.ipynb").read_text()
     assert "image/png" in notebook  # the chart, shown in the report
     assert f"{MODEL_NAME}@champion is now version" in notebook
+    assert "cv accuracy (mean" in notebook  # the leaderboard as the report shows it
 
 
 def test_score_output_equals_the_champions_own_predictions(crowned):
@@ -100,6 +108,8 @@ def test_score_output_equals_the_champions_own_predictions(crowned):
     assert len(predictions) == len(X_test) == record["rows"]
     pd.testing.assert_frame_equal(predictions[X_test.columns], X_test.reset_index(drop=True), check_dtype=False)
     assert list(predictions["prediction"]) == list(model.predict(X_test))
+    names = dict(enumerate(["setosa", "versicolor", "virginica"]))
+    assert list(predictions["predicted_class"]) == [names[p] for p in predictions["prediction"]]
 
 
 def test_score_reads_a_batch_of_measurements_from_a_csv(crowned):
@@ -112,7 +122,7 @@ def test_score_reads_a_batch_of_measurements_from_a_csv(crowned):
 
     predictions = pd.read_csv(crowned.path / "products" / "predictions.csv")
     model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
-    assert list(predictions["prediction"]) == list(model.predict(data.model_input(flowers)))
+    assert list(predictions["prediction"]) == list(model.predict(flowers))
     assert json.loads((crowned.path / "products" / "predictions.model.json").read_text())["input"] == "flowers.csv"
     # only score ran
     assert versions(crowned.client()) == before
