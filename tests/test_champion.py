@@ -7,6 +7,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import mlflow.pyfunc
 import pandas as pd
 import pytest
 
@@ -154,26 +155,53 @@ def test_the_alias_moves_only_when_the_best_run_changes(project):
     assert versions(client) == {str(first.version): first.run_id, str(second.version): second.run_id}
 
 
-def test_the_readme_rest_example_is_answered_by_the_served_champion(crowned, tmp_path):
+@pytest.fixture(scope="module")
+def served(crowned, tmp_path_factory):
+    """The champion served by the README's very command, on a free port; yields its URL."""
     readme = (ROOT / "README.md").read_text()
     serve = re.search(r"^mlflow models serve .*$", readme, re.MULTILINE).group(0).split()
-    payload = re.search(r"-d '(\{.*?\})'", readme).group(1)
-    promised = re.search(r"It answers `(\{.*?\})`", readme).group(1)
     assert serve[serve.index("--host") + 1] == "127.0.0.1" and "--env-manager local" in " ".join(serve)
 
     [port] = free_ports(1)
     serve[serve.index("--port") + 1] = str(port)
     url = f"http://127.0.0.1:{port}"
     venv_bin = str(Path(sys.executable).parent)  # on the PATH, as `source .venv/bin/activate` puts it
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": crowned.tracking_uri}
-    with serving(serve, f"{url}/ping", tmp_path / "serve.log", cwd=crowned.path, env=env):
-        request = urllib.request.Request(
-            f"{url}/invocations", data=payload.encode(), headers={"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    env = {
+        **os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": crowned.tracking_uri,
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",  # as the README exports it: no pickle is needed
+    }
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with serving(serve, f"{url}/ping", log, cwd=crowned.path, env=env):
+        yield url
 
+
+def ask(url, payload):
+    request = urllib.request.Request(f"{url}/invocations", data=payload.encode(), headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+
+def test_the_readme_rest_example_is_answered_by_the_served_champion(crowned, served):
+    readme = (ROOT / "README.md").read_text()
+    payload = re.search(r"-d '(\{.*?\})'", readme).group(1)
+    promised = re.search(r"It answers `(\{.*?\})`", readme).group(1)
+    assert re.search(r"^export MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false", readme, re.MULTILINE)
     split = json.loads(payload)["dataframe_split"]
+    assert split["columns"] == data.RAW_COLUMNS  # the four measurements, nothing derived
+
+    answer = ask(served, payload)
     rows = pd.DataFrame(split["data"], columns=split["columns"])
     model = tracking.load_model(f"models:/{MODEL_NAME}@champion", crowned.tracking_uri)
     assert answer["predictions"] == list(model.predict(rows))
     assert answer == json.loads(promised)
+
+
+def test_loaded_served_and_scored_champion_agree_on_raw_rows(crowned, served):
+    # the rows score predicted last (held-out rows, or a CSV), raw columns only
+    scored = pd.read_csv(crowned.path / "products" / "predictions.csv")
+    raw = scored[data.RAW_COLUMNS]
+    mlflow.set_tracking_uri(crowned.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    answer = ask(served, json.dumps({"dataframe_split": raw.to_dict(orient="split", index=False)}))
+
+    assert len(raw) > 0
+    assert list(loaded.predict(raw)) == answer["predictions"] == list(scored["prediction"])

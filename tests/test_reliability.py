@@ -5,13 +5,14 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pytest
 import skops.io
-import yaml
 from mlflow.tracking import MlflowClient
 
 import tracking
-from sandbox import WIDE_GRID
+from sandbox import WIDE_GRID, log_a_model
 from tasks import grid, models
 
 def statuses(runs):
@@ -195,27 +196,16 @@ class Payload:
 
 
 def test_a_tampered_model_is_refused(tmp_path):
-    from sklearn.datasets import load_iris
+    uri, model_uri, raw = log_a_model(tmp_path)
+    assert tracking.load_model(model_uri, uri).predict(raw.head(3)).shape == (3,)
 
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=3)[0]
-    tracking.prepare_store(uri, "iris-grid")
-    run = tracking.start_fit_run(True, uri, "iris-grid", spec, tmp_path / "run.json")
-    run.log_model(models.build(spec, seed=0).fit(X, y), input_example=X.head(3))
-    tracking.finish_fit_run(uri, "fit-test", tmp_path / "missing.ipynb", succeeded=True)
-
-    client = MlflowClient(uri)
-    [logged] = client.search_logged_models([client.get_experiment_by_name("iris-grid").experiment_id])
-    model_uri = f"models:/{logged.model_id}"
-    assert tracking.load_model(model_uri, uri).predict(X.head(3)).shape == (3,)
-
-    # the attacker swaps the model file and adds its type to the list stored beside it
-    model_dir = logged.artifact_location.removeprefix("file://")
-    skops.io.dump({"payload": Payload()}, f"{model_dir}/model.skops")
-    mlmodel = yaml.safe_load(open(f"{model_dir}/MLmodel"))
-    mlmodel["flavors"]["sklearn"]["skops_trusted_types"].append(f"{__name__}.Payload")
-    yaml.safe_dump(mlmodel, open(f"{model_dir}/MLmodel", "w"))
+    # the attacker swaps the estimator file and adds its type to the reviewed
+    # list that the model ships (its copy of tracking/model_files.py)
+    logged = MlflowClient(uri).get_logged_model(model_uri.removeprefix("models:/"))
+    stored = Path(logged.artifact_location.removeprefix("file://"))
+    skops.io.dump({"payload": Payload()}, stored / "artifacts" / "estimator.skops")
+    shipped_list = stored / "code" / "tracking" / "model_files.py"
+    shipped_list.write_text(shipped_list.read_text().replace("SKOPS_TRUSTED_TYPES = (", f"SKOPS_TRUSTED_TYPES = (\n    '{__name__}.Payload',"))
 
     with pytest.raises(tracking.UntrustedModelError, match=r"test_reliability\.Payload"):
         tracking.load_model(model_uri, uri)
