@@ -69,6 +69,24 @@ def test_bad_input_stops_the_build_before_any_run(project, change, message):
     assert not (project.path / "products" / "fit").exists()
 
 
+@pytest.mark.parametrize(
+    "cv_folds, message",
+    [
+        ("1", "cv_folds 1: expected an integer of at least 2"),
+        ("2.5", "cv_folds 2.5: expected an integer of at least 2"),
+        # iris: 50 flowers a class, 35 of them in the training split
+        ("36", "cv_folds 36: expected an integer of at least 2 and at most 35, the rows of the smallest class"),
+    ],
+)
+def test_a_bad_cv_folds_stops_the_build_before_any_fit_run(project, cv_folds, message):
+    result = project.build("--env--cv_folds", cv_folds, check=False)
+
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (project.path / "products" / "fit").exists()
+    assert not project.store.exists() or not project.fit_runs()
+
+
 # ------------------------------------------------------------ re-runs
 
 
