@@ -6,7 +6,7 @@ from multiprocessing import get_context
 
 import settings
 import tracking
-from tasks import data
+from tasks import rows
 
 # Imported once, before the workers fork from this process, not once per worker.
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")

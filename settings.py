@@ -85,13 +85,13 @@ def check_registered_model_name(value):
 
 
 def check_score_input(value):
-    from tasks import data
+    from tasks import rows
 
     if value in (None, ""):
         return None
     if not isinstance(value, str):
         return f"score_input {value!r}: expected the path of a CSV file, or empty"
-    return data.check_batch_file(value)
+    return rows.check_batch_file(value)
 
 
 def check_cv_folds(value):

@@ -1,5 +1,5 @@
 """The baseline: one Python process that fits a grid and logs the same runs as
-the pipeline (params, metrics, confusion matrix, dataset, model), then the
+the pipeline (params, cross-validated and held-out metrics, confusion matrix, dataset, model), then the
 compare run with its leaderboard and chart, registers the champion and scores
 the held-out rows with it; all without notebooks or HTML reports.
 
@@ -23,7 +23,7 @@ from tasks import charts, data, grid, models  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from sandbox import Project  # noqa: E402
 
-EXPERIMENT, TEST_SIZE, SEED, METRIC, MODEL_NAME = "iris-grid", 0.3, 42, "accuracy", "iris-classifier"
+EXPERIMENT, TEST_SIZE, SEED, CV_FOLDS, METRIC, MODEL_NAME = "iris-grid", 0.3, 42, 5, "accuracy", "iris-classifier"
 
 
 def features(folder):
@@ -31,7 +31,7 @@ def features(folder):
     data.get(paths["get"])
     data.sepal(paths["sepal"], paths)
     data.petal(paths["petal"], paths)
-    data.features(paths["features"], paths)
+    data.features(paths["features"], paths, TEST_SIZE, SEED, CV_FOLDS)
     return paths["features"]
 
 
@@ -49,18 +49,21 @@ def main(project_dir, tracking_uri):
             run.log_dataset(
                 X_train.assign(**{data.TARGET: y_train}),
                 source=features_path,
-                name="iris-features",
+                name=f"{data.DATASET_NAME}-features",
                 context="training",
                 target=data.TARGET,
             )
-            estimator = models.build(spec, SEED).fit(X_train, y_train)
+            estimator = models.build(spec, SEED)
+            fold_scores = models.cross_validate(estimator, X_train, y_train, CV_FOLDS, SEED)
+            run.log_metrics(models.cv_summary(fold_scores))
+            estimator.fit(X_train, y_train)
             run.log_params(estimator.get_params())
-            run.log_params({"split.test_size": TEST_SIZE, "split.seed": SEED})
+            run.log_params({"split.test_size": TEST_SIZE, "split.seed": SEED, "cv.folds": CV_FOLDS})
             y_pred = estimator.predict(X_test)
             run.log_metrics(models.evaluate(y_test, y_pred))
-            confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
+            confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
             run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)
-            run.log_model(estimator, input_example=X_test.head(5))
+            run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))
             mlflow.end_run()
             run_ids.append(run.run_id)
 
@@ -68,7 +71,8 @@ def main(project_dir, tracking_uri):
         chart = charts.leaderboard_chart(board, METRIC)
         tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, chart, MODEL_NAME)
         champion, _ = tracking.load_champion(tracking_uri, MODEL_NAME)
-        X_test.assign(prediction=champion.predict(X_test)).to_csv(Path(folder, "predictions.csv"), index=False)
+        batch = X_test[data.RAW_COLUMNS]
+        batch.assign(prediction=champion.predict(batch)).to_csv(Path(folder, "predictions.csv"), index=False)
     print(f"{len(run_ids)} runs logged")
 
 

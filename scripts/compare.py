@@ -17,11 +17,13 @@
 # %% [markdown]
 # # Compare the grid
 #
-# Asks MLflow for the runs that this build's fits logged and ranks them by
-# `metric`, highest first; among equal scores the run name that sorts first
-# wins. The ranking is saved as `leaderboard.csv` and logged, with its chart,
-# as a run of the `<experiment>-compare` experiment. The best run's model
-# becomes the `champion` of the registered model `registered_model_name`.
+# Asks MLflow for the runs that this build's fits logged and ranks them by the
+# cross-validated mean of `metric`, highest first; then by its std over the
+# folds, smallest first; then by run name. The held-out score is shown beside
+# it but never decides: it is the unbiased estimate of how the champion will
+# do. The ranking is saved as `leaderboard.csv` and logged, with its chart, as
+# a run of the `<experiment>-compare` experiment. The best run's model becomes
+# the `champion` of the registered model `registered_model_name`.
 
 # %% tags=["parameters"]
 upstream = ["fit-*"]
@@ -49,9 +51,9 @@ if track:
 else:
     print("Tracking is off: there are no MLflow runs to compare and no model registry to use. "
           "Build with --env--track true to log, rank and register the grid.")
-    board = pd.DataFrame(columns=["run_id", "run_name", "model_family", metric])
+    board = pd.DataFrame(columns=["run_id", "run_name", "model_family", f"cv_{metric}_mean", f"cv_{metric}_std", metric])
 board.to_csv(product["leaderboard"], index=False)
-board
+charts.leaderboard_table(board, metric)
 
 # %% [markdown]
 # ## Chart and champion
@@ -66,6 +68,9 @@ if track:
         print(f"{champion.name}@{tracking.CHAMPION_ALIAS} stays version {champion.version} (run {champion.run_id})")
     else:
         was = f"version {champion.previous_version}" if champion.previous_version else "no version"
+        best = board.iloc[0]
         print(f"{champion.name}@{tracking.CHAMPION_ALIAS} is now version {champion.version} "
-              f"(run {champion.run_id}, best by {metric}: {board.iloc[0][metric]:.4f}); it was {was}")
+              f"(run {champion.run_id}, best by cross-validated {metric}: "
+              f"{best[f'cv_{metric}_mean']:.4f} ± {best[f'cv_{metric}_std']:.4f}; held-out {metric}: {best[metric]:.4f}); "
+              f"it was {was}")
     display(chart_image)

@@ -17,9 +17,11 @@
 # %% [markdown]
 # # Fit one model of the grid
 #
-# Trains the model given by `model` on the features table, scores it on a
-# held-out stratified split and, when `track` is on, logs the run to MLflow:
-# parameters, metrics, confusion matrix, training data and the model itself.
+# Scores the model given by `model` by stratified `cv_folds`-fold
+# cross-validation on the training split, then trains it on the whole training
+# split and scores it on the held-out split. When `track` is on, logs the run
+# to MLflow: parameters, both kinds of scores, confusion matrix, training data
+# and the model itself.
 # Ploomber runs this notebook once per grid entry; this report is attached to
 # the run as HTML when the notebook finishes.
 
@@ -36,6 +38,7 @@ mlflow_tracking_uri = None
 experiment_name = "iris-grid"
 test_size = 0.3
 seed = 42
+cv_folds = 5
 
 # %%
 import pandas as pd
@@ -58,19 +61,34 @@ print(f"{len(X_train)} training rows, {len(X_test)} held-out rows, seed {seed}")
 run.log_dataset(
     X_train.assign(**{data.TARGET: y_train}),
     source=upstream["features"],
-    name="iris-features",
+    name=f"{data.DATASET_NAME}-features",
     context="training",
     target=data.TARGET,
 )
 
 # %% [markdown]
-# ## Model
+# ## Cross-validated scores on the training split
+#
+# The folds are the same for every model of the grid (shuffled by `seed`), so
+# the scores of two models are paired. compare ranks the models by their mean.
 
 # %%
 estimator = models.build(model, seed)
+fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed)
+cv_scores = models.cv_summary(fold_scores)
+run.log_metrics(cv_scores)
+summary = pd.DataFrame(
+    {m: [cv_scores[f"cv_{m}_mean"], cv_scores[f"cv_{m}_std"]] for m in models.METRICS}, index=["mean", "std"]
+)
+pd.concat([fold_scores, summary]).round(4)
+
+# %% [markdown]
+# ## Model, trained on the whole training split
+
+# %%
 estimator.fit(X_train, y_train)
 run.log_params(estimator.get_params())
-run.log_params({"split.test_size": test_size, "split.seed": seed})
+run.log_params({"split.test_size": test_size, "split.seed": seed, "cv.folds": cv_folds})
 estimator
 
 # %% [markdown]
@@ -83,8 +101,14 @@ run.log_metrics(metrics)
 pd.Series(metrics, name=model["name"]).to_frame()
 
 # %%
-confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
+confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
 run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)  # with tracking on, shows the logged PNG
 
+# %% [markdown]
+# ## The logged model
+#
+# It takes the raw columns and computes the derived features itself, with the
+# functions of `tasks/data.py` that the feature tasks use.
+
 # %%
-run.log_model(estimator, input_example=X_test.head(5))
+run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))

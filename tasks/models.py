@@ -4,11 +4,14 @@ Nothing here touches MLflow; the fit notebook combines these with `tracking`.
 """
 import importlib
 
-from sklearn.base import ClassifierMixin
+import pandas as pd
+from sklearn.base import ClassifierMixin, clone
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+# Logged beside each held-out metric M: its mean and std over the cross-validation folds
+CV_METRICS = tuple(f"cv_{metric}_{stat}" for metric in METRICS for stat in ("mean", "std"))
 
 
 class GridError(ValueError):
@@ -60,6 +63,30 @@ def evaluate(y_true, y_pred):
         "f1_macro": f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
     return {name: float(scores[name]) for name in METRICS}
+
+
+def cross_validate(estimator, X, y, folds, seed):
+    """The scores of `estimator` on each of `folds` stratified folds of (X, y).
+
+    The folds are shuffled by `seed` and depend on nothing else, so every fit
+    of a build is scored on the same folds and the scores are paired. Returns
+    one row per fold (index `fold`, from 1), one column per metric in METRICS.
+    """
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = []
+    for train, test in splitter.split(X, y):
+        fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
+        scores.append(evaluate(y.iloc[test], fitted.predict(X.iloc[test])))
+    return pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))
+
+
+def cv_summary(fold_scores):
+    """{cv_M_mean, cv_M_std} for each metric M of `fold_scores` (std over the folds, ddof=0 like numpy)."""
+    summary = {}
+    for metric in METRICS:
+        summary[f"cv_{metric}_mean"] = float(fold_scores[metric].mean())
+        summary[f"cv_{metric}_std"] = float(fold_scores[metric].std(ddof=0))
+    return summary
 
 
 def _load_classifier(dotted_path):

@@ -7,7 +7,8 @@ import pytest
 import tracking
 from tasks import data, models
 
-METRICS = set(models.METRICS)
+HELD_OUT = set(models.METRICS)
+CROSS_VALIDATED = set(models.CV_METRICS)
 
 
 def fit_task_name(run):
@@ -27,8 +28,9 @@ def assert_fit_run_is_whole(client, run, project):
 
     estimator_class = models._load_classifier(run.data.tags["model.class"])
     assert set(estimator_class().get_params()) <= set(run.data.params)
-    assert set(run.data.metrics) == METRICS
+    assert set(run.data.metrics) == HELD_OUT | CROSS_VALIDATED
     assert all(0 <= value <= 1 for value in run.data.metrics.values())
+    assert run.data.params["cv.folds"] == "5"
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {tracking.CONFUSION_MATRIX_ARTIFACT, tracking.REPORT_ARTIFACT} <= artifacts
@@ -37,16 +39,19 @@ def assert_fit_run_is_whole(client, run, project):
     assert "Fit one model of the grid" in html
     assert run.info.run_id in html  # printed by the notebook
     assert "start_fit_run" not in html  # code cells are hidden
+    assert "Cross-validated scores on the training split" in html
 
     [dataset_input] = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "iris-features"
 
-    # the logged model loads back (skops, reviewed types only) and reproduces its score
+    # the logged model loads back (skops, reviewed types only) and reproduces its score from raw rows
     logged = logged_model_of(client, run)
     model = tracking.load_model(f"models:/{logged.model_id}", project.tracking_uri)
     table = pd.read_parquet(project.path / "products" / "features.parquet")
     _, X_test, _, y_test = models.split(table, data.TARGET, test_size=0.3, seed=42)
-    assert models.evaluate(y_test, model.predict(X_test)) == pytest.approx(run.data.metrics)
+    assert models.evaluate(y_test, model.predict(X_test[data.RAW_COLUMNS])) == pytest.approx(
+        {m: run.data.metrics[m] for m in HELD_OUT}
+    )
 
 
 def test_tracked_build_logs_every_fit_whole(built_project):
@@ -99,15 +104,16 @@ def test_a_new_model_family_is_one_grid_entry(project):
     for run in runs:
         assert_fit_run_is_whole(client, run, project)
 
-    # compare ranks them: highest accuracy first, ties to the first run name
+    # compare ranks them: highest cross-validated mean first, then the smaller
+    # std, then the run name; the held-out score never decides
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     assert set(board["run_id"]) == {r.info.run_id for r in runs}
-    best_score = max(r.data.metrics["accuracy"] for r in runs)
-    tied = sorted(r.info.run_name for r in runs if r.data.metrics["accuracy"] == best_score)
-    assert board.iloc[0]["run_name"] == tied[0]
-    assert board.iloc[0]["accuracy"] == best_score
+    by_rank = sorted(
+        runs,
+        key=lambda r: (-r.data.metrics["cv_accuracy_mean"], r.data.metrics["cv_accuracy_std"], r.info.run_name),
+    )
+    assert list(board["run_id"]) == [r.info.run_id for r in by_rank]
     assert board.iloc[-1]["model_family"] == "DummyClassifier"
-    assert list(board["accuracy"]) == sorted(board["accuracy"], reverse=True)
 
 
 def test_tracking_off_touches_no_store(project):

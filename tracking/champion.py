@@ -25,7 +25,12 @@ def read_run_ids(fit_products):
 
 
 def leaderboard(tracking_uri, run_ids, metric):
-    """The runs of this grid, best first: `metric` descending, ties by run name ascending."""
+    """The runs of this grid, best first: the cross-validated mean of `metric`
+    descending, then its std ascending (the steadier model), then run name.
+
+    The held-out `metric` is in the table but never decides the order: it is
+    the unbiased estimate of the chosen model's performance.
+    """
     import mlflow
 
     if not run_ids:
@@ -35,7 +40,7 @@ def leaderboard(tracking_uri, run_ids, metric):
     runs = mlflow.search_runs(
         search_all_experiments=True,
         filter_string=f"attributes.run_id IN ({quoted})",
-        order_by=[f"metrics.{metric} DESC", "attributes.run_name ASC"],
+        order_by=[f"metrics.cv_{metric}_mean DESC", f"metrics.cv_{metric}_std ASC", "attributes.run_name ASC"],
     )
     missing = set(run_ids) - set(runs["run_id"])
     if missing:
@@ -43,7 +48,9 @@ def leaderboard(tracking_uri, run_ids, metric):
     columns = ["run_id", "tags.mlflow.runName", "tags.model.family", "status"]
     columns += [c for c in runs.columns if c.startswith("metrics.")]
     board = runs[columns].rename(columns=lambda c: c.split(".")[-1])
-    return board.rename(columns={"runName": "run_name", "family": "model_family"})
+    board = board.rename(columns={"runName": "run_name", "family": "model_family"})
+    first = ["run_id", "run_name", "model_family", f"cv_{metric}_mean", f"cv_{metric}_std", metric]
+    return board[first + sorted(c for c in board.columns if c not in first)]
 
 
 def compare_experiment(experiment_name):
@@ -56,8 +63,11 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     """Log this build's comparison as a run of its own and crown its best fit.
 
     The compare run holds the leaderboard as an MLflow table and `chart` as a
-    PNG. The best run's model becomes the champion of `registered_model_name`
-    (see `crown`). A failure on the way leaves the compare run FAILED.
+    PNG, the best run's cross-validated score (what ranked it) and its
+    held-out scores (the unbiased estimate of how the champion will do; they
+    never decide the ranking). The best run's model becomes the champion of
+    `registered_model_name` (see `crown`); its version is tagged with those
+    scores too. A failure on the way leaves the compare run FAILED.
     Returns the Champion and the chart as an image for the notebook.
     """
     import mlflow
@@ -66,16 +76,22 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
 
     experiment_id = prepare_store(tracking_uri, compare_experiment(experiment_name))
     best = board.iloc[0]
+    scores = {f"best_cv_{metric}_{stat}": float(best[f"cv_{metric}_{stat}"]) for stat in ("mean", "std")}
+    # a held-out metric is one with a cross-validated counterpart
+    scores |= {f"held_out_{m}": float(best[m]) for m in board.columns if f"cv_{m}_mean" in board.columns}
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"compare-{metric}",
         tags=run_tags("compare"),
     ) as run:
-        mlflow.log_params({"metric": metric, "fits": len(board)})
-        mlflow.log_metric(f"best_{metric}", float(best[metric]))
+        mlflow.log_params({"metric": metric, "fits": len(board), "ranked_by": f"cv_{metric}_mean"})
+        mlflow.log_metrics(scores)
         mlflow.log_table(board, LEADERBOARD_TABLE)
         image = TrackedRun(run.info.run_id).log_figure(chart, LEADERBOARD_CHART)
         champion = crown(tracking_uri, registered_model_name, best["run_id"])
+        registry = client(tracking_uri)
+        for key, value in scores.items():
+            registry.set_model_version_tag(champion.name, champion.version, key.removeprefix("best_"), f"{value:.6g}")
         mlflow.set_tags(
             {"champion.model": champion.name, "champion.version": champion.version, "champion.run_id": champion.run_id}
         )
