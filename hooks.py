@@ -1,4 +1,4 @@
-"""Ploomber hooks: thin calls into the tracking package, where the MLflow logic lives."""
+"""Ploomber hooks: thin calls into settings.py and the tracking package, where the logic lives."""
 import gc
 import importlib
 from concurrent.futures import ProcessPoolExecutor

@@ -169,7 +169,9 @@ def test_a_wide_grid_built_three_times_on_one_store_loses_no_run(project):
 def test_a_tracking_server_gets_whole_runs_and_no_secrets(project, mlflow_server):
     url, _ = mlflow_server
     project.tracking_uri = url.replace("http://", "http://alice:s3cr3t-token@")
-    project.build()
+    result = project.build()
+    assert f"MLflow runs go to {url.replace('http://', 'http://alice:***@')} (from --env--mlflow_tracking_uri)" in result.stdout
+    assert "s3cr3t-token" not in result.stdout + result.stderr
 
     client = MlflowClient(url)
     runs = client.search_runs([client.get_experiment_by_name("iris-grid").experiment_id])
