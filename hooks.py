@@ -3,19 +3,25 @@ import gc
 import importlib
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
+import build_lock
 import tracking
 from tasks import data
 
 # Imported once, before the workers fork from this process, not once per worker.
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
+PROJECT_FOLDER = Path(__file__).resolve().parent
 
 
 def preflight(dag):
     """DAG on_render: runs in the main process after the DAG is rendered and
     before any task runs. Checks the settings of every task about to run and
     every fit's model, then creates each store and experiment once, so
-    parallel fits never race to create them."""
+    parallel fits never race to create them. A build first takes the
+    project's build lock, so a second one stops here, having touched nothing."""
+    if build_lock.building():
+        build_lock.hold(PROJECT_FOLDER)
     to_run = [t for t in dag.values() if _will_run(t)]
     for task in to_run:
         if problem := _settings_problem(task.params):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "hooks.py", "tracking", "executor.py", "tasks", "scripts", ".gitignore"]
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "hooks.py", "tracking", "executor.py", "workers.py", "build_lock.py", "tasks", "scripts", ".gitignore"]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
 # 64 fits: for the stress test and the benchmark
