@@ -6,8 +6,9 @@ group) or SIGTERM (forwarded by the main process): it raises FitInterrupted
 inside the notebook cell that is running, so the notebook keeps the error,
 Ploomber runs the task's on_failure hook and the fit's MLflow run is closed
 FAILED with its partial report. A signal that arrives outside a cell (while
-Ploomber prepares the notebook, or in a hook) is delivered again as soon as
-a cell runs, or not at all if the task ends first. A task handed over after
+Ploomber prepares the notebook, or in a hook) or while a cell is inside
+MLflow is delivered again every half second until it lands in a cell's own
+code, or not at all if the task ends first. A task handed over after
 the stop is not started.
 
 A thread watches the main process: if it is gone (SIGKILL, the OOM killer),
@@ -28,6 +29,8 @@ WATCH_SECONDS = 0.5
 ORPHAN_GRACE_SECONDS = 5
 # a stop that some code swallowed (an `except Exception` around the cell's call) is raised again
 REDELIVER_SECONDS = 1.0
+# where a stop waits until the code returns (see _interruptible)
+NOT_INTERRUPTIBLE = tuple(f"{os.sep}{name}{os.sep}" for name in ("mlflow", "sqlalchemy", "alembic", "logging"))
 
 
 class FitInterrupted(Exception):
@@ -114,7 +117,7 @@ def _causes(error):
 def _on_stop_signal(signum, frame):
     if _state.stop is None:
         _state.stop = signal.SIGTERM if signum == signal.SIGUSR1 else signum
-    if _state.in_task and _due(time.monotonic()) and _in_notebook_cell(frame):
+    if _state.in_task and _due(time.monotonic()) and _interruptible(frame):
         _state.interrupted_at = time.monotonic()
         raise FitInterrupted(
             f"the build was stopped ({signal.Signals(_state.stop).name}); the same command resumes it"
@@ -125,10 +128,15 @@ def _due(now):
     return _state.interrupted_at is None or now - _state.interrupted_at > REDELIVER_SECONDS
 
 
-def _in_notebook_cell(frame):
-    """True inside the code of a notebook cell (IPython's run_code runs it)."""
+def _interruptible(frame):
+    """True inside the code of a notebook cell (IPython's run_code runs it),
+    but not inside MLflow, its database layer or logging: they catch and log
+    exceptions while they clean up, and a store half-written is worse than a
+    stop half a second later."""
     while frame is not None:
         code = frame.f_code
+        if any(part in code.co_filename for part in NOT_INTERRUPTIBLE):
+            return False
         if code.co_name == "run_code" and code.co_filename.endswith(os.path.join("IPython", "core", "interactiveshell.py")):
             return True
         frame = frame.f_back
