@@ -1,12 +1,14 @@
 """Ploomber hooks: thin calls into the tracking package, where the MLflow logic lives."""
 import gc
 import importlib
+import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import build_lock
 import tracking
+import workers
 from tasks import data
 
 # Imported once, before the workers fork from this process, not once per worker.
@@ -38,7 +40,8 @@ def preflight(dag):
     # What every worker would otherwise do on its first fit is done here, once,
     # before they fork from this process. Creating a fresh store (MLflow's
     # schema migrations) takes seconds too: a child process does it meanwhile.
-    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+    # (workers.start: it exits if this process dies meanwhile)
+    with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start, initargs=(os.getpid(), ())) as pool:
         stores = [pool.submit(tracking.prepare_store, uri, name) for uri, name in tracked]
         for module in FIT_IMPORTS:
             importlib.import_module(module)
