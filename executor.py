@@ -1,10 +1,23 @@
-"""Ploomber's parallel executor, waiting for tasks instead of polling them.
+"""Ploomber's parallel executor, waiting for tasks instead of polling them, and
+stopping a build at once when asked to or when the tracking store is gone.
 
 ploomber.executors.Parallel checks for finished tasks in a loop that never
 sleeps, so on a two-core machine its main process takes a core from the
-workers for the whole build. This one blocks until a task finishes. Tasks,
-hooks, statuses and the error summary behave as in Ploomber's executor.
+workers for the whole build. This one blocks until a task finishes (waking
+four times a second to notice a signal). Tasks, hooks, statuses and the error
+summary behave as in Ploomber's executor.
+
+Stopping: SIGINT (Ctrl-C, sent to the whole process group) or SIGTERM (sent
+to the main process alone), or a fit that failed because the tracking store
+cannot be reached, stops the build: no further task starts, the running ones
+are interrupted inside their notebook (so their on_failure hook closes their
+MLflow run FAILED with the partial report), and the build fails the normal
+Ploomber way (DAGBuildError, so the DAG's on_failure hook runs) with one line
+that says what happened and that the same command resumes the build.
 """
+import os
+import signal
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 
@@ -12,45 +25,164 @@ from ploomber.constants import TaskStatus
 from ploomber.exceptions import DAGBuildError
 from ploomber.executors import Parallel as PloomberParallel
 from ploomber.executors.abc import Executor
-from ploomber.executors.parallel import TaskBuildWrapper
-from ploomber.messagecollector import BuildExceptionsCollector, Message
+from ploomber.messagecollector import BuildExceptionsCollector
 from tqdm.auto import tqdm
 
+import workers
+
 READY = {TaskStatus.WaitingExecution, TaskStatus.WaitingDownload}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# how often the main process wakes from waiting on tasks to look for a stop request
+WAKE_SECONDS = 0.25
+# how long interrupted tasks get to close their runs before their workers are killed
+STOP_GRACE_SECONDS = 3.5
+
+
+class BuildStopped(DAGBuildError):
+    """A build stopped by a signal or an unreachable store: one line, no "Need help?" footer."""
+
+    def __init__(self, message):
+        Exception.__init__(self, message)
 
 
 class Parallel(PloomberParallel):
     def __call__(self, dag, show_progress):
         Executor.__call__(self, dag)
-        started, running, reports, errors = set(), {}, [], []
-        to_run = sum(t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped} for t in dag.values())
-        bar = tqdm(total=to_run) if show_progress else None
+        build = _Build(dag, self.processes or os.cpu_count())
+        bar = tqdm(total=build.to_run) if show_progress else None
+        # a build started in the background by a shell ignores SIGINT, and so do its workers
+        handled = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {signum: signal.signal(signum, build.request_stop) for signum in handled}
+        try:
+            pool = ProcessPoolExecutor(
+                build.processes, mp_context=get_context(self.start_method),
+                initializer=workers.start, initargs=(os.getpid(), handled),
+            )
+            with pool:
+                build.run(pool, bar)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if bar:
+                bar.close()
+        build.raise_if_failed()
+        return build.reports
 
-        with ProcessPoolExecutor(self.processes, mp_context=get_context(self.start_method)) as pool:
-            while True:
-                # a finished task moves its downstream tasks to WaitingExecution
-                for task in dag.values():
-                    if task.exec_status in READY and task.name not in started:
-                        started.add(task.name)
-                        running[pool.submit(TaskBuildWrapper(task), catch_exceptions=True)] = task
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = running.pop(future)
-                    result = future.result()  # BrokenProcessPool propagates
-                    if isinstance(result, Message):
-                        errors.append(result)
-                        task.exec_status = TaskStatus.Errored  # aborts its downstream tasks
-                    else:
-                        report, metadata = result
-                        task.product.metadata.update_locally(metadata)
-                        task.exec_status = TaskStatus.Executed
-                        reports.append(report)
-                    if bar:
-                        bar.update()
+
+class _Build:
+    def __init__(self, dag, processes):
+        self.dag, self.processes = dag, processes
+        self.started, self.running, self.reports, self.errors = set(), {}, [], []
+        self.to_run = sum(t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped} for t in dag.values())
+        self.fits_to_run = [t.name for t in dag.values() if _is_fit(t) and t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
+        self.fits_done, self.fits_failed = set(), set()
+        self.stop_signal = None  # the signal that asked to stop, if any
+        self.outage = None  # (tracking_uri, reason, since) of the first store failure
+        self.stop_started = None  # when the running tasks were told to stop
+        self.signals_received = 0
+
+    @property
+    def stopping(self):
+        return self.stop_signal is not None or self.outage is not None
+
+    def request_stop(self, signum, frame):
+        """Signal handler of the main process: only records the request."""
+        self.signals_received += 1
+        if self.stop_signal is None:
+            self.stop_signal = signum
+
+    def run(self, pool, bar):
+        while True:
+            if not self.stopping:
+                self._submit_ready(pool)
+            if not self.running:
+                return
+            finished, _ = wait(self.running, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._collect(future, bar)
+            if self.stopping:
+                self._stop_running(pool)
+
+    def _submit_ready(self, pool):
+        # A finished task moves its downstream tasks to WaitingExecution. Only
+        # as many tasks as workers are handed over, so that a stop leaves none queued.
+        for task in self.dag.values():
+            if len(self.running) >= self.processes:
+                return
+            if task.exec_status in READY and task.name not in self.started:
+                self.started.add(task.name)
+                self.running[pool.submit(workers.BuildTask(task))] = task
+
+    def _collect(self, future, bar):
+        task = self.running.pop(future)
+        try:
+            result = future.result()
+        except Exception:  # its worker was killed at the end of the grace period
+            result = workers.Failed(None, "interrupted")
+        if isinstance(result, workers.NotStarted):  # its worker was told to stop first
+            self.stop_signal = self.stop_signal or result.signum
+            return
+        if isinstance(result, workers.Failed):
+            task.exec_status = TaskStatus.Errored  # aborts its downstream tasks
+            if _is_fit(task):
+                self.fits_failed.add(task.name)
+            if result.kind == "interrupted":  # a signal may have reached a worker alone
+                self.stop_signal = self.stop_signal or result.signum or signal.SIGTERM
+            if result.kind == "store" and self.outage is None:
+                self.outage = (task.params["mlflow_tracking_uri"], result.reason, result.since)
+            if result.kind is None:  # failed for its own reasons: reported as Ploomber does
+                self.errors.append(result.message)
+        else:
+            report, metadata = result
+            task.product.metadata.update_locally(metadata)
+            task.exec_status = TaskStatus.Executed
+            self.reports.append(report)
+            if _is_fit(task):
+                self.fits_done.add(task.name)
         if bar:
-            bar.close()
-        if errors:
-            raise DAGBuildError(str(BuildExceptionsCollector(errors)))
-        return reports
+            bar.update()
+
+    def _stop_running(self, pool):
+        """Tell the workers to interrupt their task; kill them if that takes too long."""
+        now = time.monotonic()
+        if self.stop_started is None:
+            self.stop_started = now
+            _signal_workers(pool, signal.SIGTERM)
+        if self.running and (now - self.stop_started > STOP_GRACE_SECONDS or self.signals_received > 1):
+            # a second Ctrl-C, or tasks that do not end: their runs are closed by the next build
+            _signal_workers(pool, signal.SIGKILL)
+
+    def raise_if_failed(self):
+        if self.stopping:
+            errors = f"{BuildExceptionsCollector(self.errors)}\n" if self.errors else ""
+            raise BuildStopped(errors + self._stop_line())
+        if self.errors:
+            raise DAGBuildError(str(BuildExceptionsCollector(self.errors)))
+
+    def _stop_line(self):
+        done, failed = len(self.fits_done), len(self.fits_failed)
+        not_started = len(self.fits_to_run) - done - failed
+        counts = f"{done} fits done, {failed} failed, {not_started} not started"
+        if self.outage:
+            import tracking
+
+            uri, reason, since = self.outage
+            return tracking.outage_line(uri, reason, since, counts)
+        name = signal.Signals(self.stop_signal).name
+        return (
+            f"Build interrupted by {name}: {counts}. "
+            "Run the same command to resume: it builds only what did not finish."
+        )
+
+
+def _is_fit(task):
+    return "model" in task.params
+
+
+def _signal_workers(pool, signum):
+    for pid in list(pool._processes or {}):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+

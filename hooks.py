@@ -1,15 +1,20 @@
 """Ploomber hooks: thin calls into settings.py and the tracking package, where the logic lives."""
 import gc
 import importlib
+import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
+import build_lock
 import settings
 import tracking
-from tasks import rows
+import workers
+from tasks import data
 
 # Imported once, before the workers fork from this process, not once per worker.
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
+PROJECT_FOLDER = Path(__file__).resolve().parent
 
 
 def preflight(dag, env, project):
@@ -17,11 +22,15 @@ def preflight(dag, env, project):
     before any task runs. `env` holds every setting as rendered for this build
     (pipeline.yaml passes them), `project` the folder of pipeline.yaml.
 
-    Checks the settings and the keys of the env file, then, if anything is to
-    run, the settings against the data and every fit's model; says where the
-    runs go, creates each store and experiment once, so parallel fits never
-    race to create them, and closes the runs that dead builds left RUNNING.
+    A build first takes the project's build lock, so a second one stops here,
+    having touched nothing. Then it checks the settings and the keys of the
+    env file and, if anything is to run, the settings against the data and
+    every fit's model; says where the runs go, creates each store and
+    experiment once, so parallel fits never race to create them, and closes
+    the runs that dead builds left RUNNING.
     """
+    if build_lock.building():
+        build_lock.hold(PROJECT_FOLDER)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
     settings.check(env, env_file, values=bool(to_run))
@@ -52,7 +61,8 @@ def _prepare_fits(fits, store):
     # What every worker would otherwise do on its first fit is done here, once,
     # before they fork from this process. Creating a fresh store (MLflow's
     # schema migrations) takes seconds too: a child process does it meanwhile.
-    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+    # (workers.start: it exits if this process dies meanwhile)
+    with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start, initargs=(os.getpid(), ())) as pool:
         created = pool.submit(tracking.prepare_store, *store) if store else None
         for module in FIT_IMPORTS:
             importlib.import_module(module)

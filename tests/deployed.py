@@ -54,7 +54,13 @@ def still_running(processes):
         except psutil.NoSuchProcess:
             return False
 
-    return [f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in processes if running(p)]
+    def name(process):
+        try:
+            return f"{process.pid} {' '.join(process.cmdline()[:3])}"
+        except psutil.Error:  # became a zombie in the meantime
+            return None
+
+    return [described for p in processes if running(p) and (described := name(p))]
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -17,7 +18,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "executor.py", "tasks", "scripts", ".gitignore"]
+PROJECT_FILES = [
+    "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "executor.py", "workers.py", "build_lock.py",
+    "tasks", "scripts", ".gitignore",
+]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
 # 64 fits: for the stress test and the benchmark
@@ -144,6 +148,59 @@ def serving(command, ready_url, log_path, **popen_kwargs):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
         log.close()
+
+
+class Relay:
+    """A TCP relay from a free loopback port to `target_port` that can drop off
+    the network for a while, as a blip between a build and its tracking server
+    would: while it is down, connections are refused and open ones are cut."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        [self.port] = free_ports(1)
+        self.sockets, self.lock = [], threading.Lock()
+        self.up()
+
+    def up(self):
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def down(self):
+        with self.lock:
+            for sock in [self.listener, *self.sockets]:
+                _shut(sock)
+            self.sockets = []
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            with self.lock:
+                self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shut(source)
+            _shut(sink)
+
+
+def _shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def require(what, found, install):

@@ -186,28 +186,6 @@ def test_a_tracking_server_gets_whole_runs_and_no_secrets(project, mlflow_server
         assert "s3cr3t-token" not in record.read_text()
 
 
-def test_a_tracking_server_that_goes_away_fails_the_build_without_hanging(project, mlflow_server):
-    url, server = mlflow_server
-    project.tracking_uri = url
-    build = subprocess.Popen(
-        project.build_command(), cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    client = MlflowClient(url)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and build.poll() is None:
-        experiment = client.get_experiment_by_name("iris-grid")
-        if experiment and client.search_runs([experiment.experiment_id], max_results=1):
-            break
-        time.sleep(0.2)
-    os.killpg(server.pid, signal.SIGKILL)
-    gone = time.monotonic()
-
-    output, _ = build.communicate(timeout=240)
-    assert build.returncode != 0
-    assert time.monotonic() - gone < 180
-    assert f"{url}/api/2.0/mlflow" in output  # says which server failed
-
-
 # ------------------------------------------------------------ security
 
 

@@ -8,6 +8,7 @@ One import for callers (`import tracking`); the code lives by concern:
     champion.py     the leaderboard, the registry and the alias `champion`
     model_files.py  saving and loading models with skops, never pickle
     reports.py      executed notebooks as HTML reports
+    outage.py       a store that cannot be reached or written: detecting it, the one line
 
 MLflow is imported inside the functions that use it: with tracking off nothing
 here loads MLflow or touches a store, and rendering the DAG stays fast.
@@ -50,6 +51,7 @@ from tracking.names import (  # noqa: E402
     REPORT_ARTIFACT,
     ROLE_TAG,
 )
+from tracking.outage import StoreUnavailable, outage_line, store_answers, store_failure  # noqa: E402
 from tracking.reports import notebook_to_html  # noqa: E402
 from tracking.store import (  # noqa: E402
     artifact_location,

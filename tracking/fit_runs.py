@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tracking.model_files import pip_requirements
 from tracking.names import MODEL_ARTIFACT, REPORT_ARTIFACT
+from tracking.outage import store_answers
 from tracking.reports import notebook_to_html
 from tracking.store import connect, known_mlflow_warnings_silenced, prepare_store, run_tags
 
@@ -122,13 +123,16 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
         if succeeded:
             raise RuntimeError(f"{task_name}: the fit notebook finished without an MLflow run")
         return  # failed before its run started: nothing to close
+    if not succeeded and not store_answers(tracking_uri, run.info.run_id):
+        return  # the fit failed because the server is gone: the next build marks its run KILLED
     status = "FINISHED" if succeeded else "FAILED"
     try:
         mlflow.set_tag("ploomber.task", task_name)
         if Path(notebook_path).exists():
             mlflow.log_text(notebook_to_html(notebook_path), REPORT_ARTIFACT)
     except BaseException:
-        mlflow.end_run("FAILED")
+        if store_answers(tracking_uri, run.info.run_id):
+            mlflow.end_run("FAILED")
         raise
     mlflow.end_run(status)
 

@@ -98,8 +98,24 @@ def prepare_store(tracking_uri, experiment_name):
 
     hooks.preflight calls it once before the grid fans out: parallel fits that
     each found a fresh SQLite store would race to create both. The fits then
-    call it only to read the id.
+    call it only to read the id. A store that cannot be reached or written
+    raises StoreUnavailable, whose message is one line naming it.
     """
+    from tracking.outage import StoreUnavailable, store_failure, unreachable_line
+
+    try:
+        return _prepare_store(tracking_uri, experiment_name)
+    except Exception as error:
+        chain, cause = [], error
+        while cause is not None:
+            chain.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        if reason := store_failure(chain):
+            raise StoreUnavailable(unreachable_line(tracking_uri, reason)) from error
+        raise
+
+
+def _prepare_store(tracking_uri, experiment_name):
     from mlflow.exceptions import MlflowException
 
     tracking_uri, _ = resolve_tracking_uri(tracking_uri)
@@ -191,7 +207,9 @@ def check_tracking_uri(tracking_uri, where="mlflow_tracking_uri"):
         return f"{named}: folder {folder} does not exist"
     if scheme in ("http", "https") and not parsed.hostname:
         return f"{named}: no host"
-    return None
+    from tracking.outage import check_store_writable
+
+    return check_store_writable(tracking_uri)
 
 
 def where_runs_go(tracking_uri, where):

@@ -1,0 +1,178 @@
+"""What runs in each worker process of executor.Parallel: one task at a time,
+and how a worker stops.
+
+A worker stops its task when it gets SIGINT (Ctrl-C reaches the whole process
+group) or SIGTERM (forwarded by the main process): it raises FitInterrupted
+inside the notebook cell that is running, so the notebook keeps the error,
+Ploomber runs the task's on_failure hook and the fit's MLflow run is closed
+FAILED with its partial report. A signal that arrives outside a cell (while
+Ploomber prepares the notebook, or in a hook) or while a cell is inside
+MLflow is delivered again every half second until it lands in a cell's own
+code, or not at all if the task ends first. A task handed over after
+the stop is not started.
+
+A thread watches the main process: if it is gone (SIGKILL, the OOM killer),
+the worker stops its task the same way and exits within a few seconds.
+"""
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from ploomber.executors import _format
+from ploomber.messagecollector import Message
+
+WATCH_SECONDS = 0.5
+# an orphaned worker gives its task this long to close its run, then exits
+ORPHAN_GRACE_SECONDS = 5
+# a stop that some code swallowed (an `except Exception` around the cell's call) is raised again
+REDELIVER_SECONDS = 1.0
+# where a stop waits until the code returns (see _interruptible)
+NOT_INTERRUPTIBLE = tuple(f"{os.sep}{name}{os.sep}" for name in ("mlflow", "sqlalchemy", "alembic", "logging"))
+
+
+class FitInterrupted(Exception):
+    """Raised inside a running notebook cell when the build stops."""
+
+
+@dataclass
+class Failed:
+    message: Message = None  # set when the task failed for its own reasons
+    kind: str = None  # None: its own error; "interrupted": the build stopped; "store": the tracking store is gone
+    reason: str = None  # with kind "store": what went wrong, e.g. "connection refused"
+    since: float = None  # with kind "store": when the first request to the store failed
+    signum: int = None  # with kind "interrupted": the signal that stopped it
+
+
+@dataclass
+class NotStarted:
+    signum: int
+
+
+class _State:
+    parent = None  # the main process
+    main_thread = None
+    stop = None  # the signal that stopped this worker
+    in_task = False
+    interrupted_at = None  # when FitInterrupted was raised into the running task
+
+
+_state = _State()
+
+
+def start(parent_pid, stop_signals):
+    """ProcessPoolExecutor's initializer: runs once in each worker. `stop_signals`:
+    those the main process stops on (not SIGINT if it ignores it)."""
+    _state.parent = parent_pid
+    _state.main_thread = threading.main_thread().ident
+    for signum in (*stop_signals, signal.SIGUSR1):
+        signal.signal(signum, _on_stop_signal)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
+
+
+class BuildTask:
+    """Builds one task in a worker; picklable, like Ploomber's TaskBuildWrapper."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def __call__(self):
+        if _state.stop is not None:
+            return NotStarted(_state.stop)
+        failed_requests = _FailedRequests()
+        _state.in_task, _state.interrupted_at = True, None
+        try:
+            return self.task._build(catch_exceptions=True)
+        except Exception as error:
+            return _failure(self.task, error, failed_requests.first)
+        finally:
+            _state.in_task = False
+            failed_requests.close()
+
+
+def _failure(task, error, first_failed_request):
+    import tracking
+
+    chain = _causes(error)
+    if any(isinstance(e, FitInterrupted) for e in chain):
+        return Failed(kind="interrupted", signum=_state.stop)
+    if reason := tracking.store_failure(chain):
+        return Failed(kind="store", reason=reason, since=first_failed_request or time.time())
+    return Failed(message=Message(task=task, message=_format.exception(error), obj=error))
+
+
+def _causes(error):
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _on_stop_signal(signum, frame):
+    if _state.stop is None:
+        _state.stop = signal.SIGTERM if signum == signal.SIGUSR1 else signum
+    if _state.in_task and _due(time.monotonic()) and _interruptible(frame):
+        _state.interrupted_at = time.monotonic()
+        raise FitInterrupted(
+            f"the build was stopped ({signal.Signals(_state.stop).name}); the same command resumes it"
+        )
+
+
+def _due(now):
+    return _state.interrupted_at is None or now - _state.interrupted_at > REDELIVER_SECONDS
+
+
+def _interruptible(frame):
+    """True inside the code of a notebook cell (IPython's run_code runs it),
+    but not inside MLflow, its database layer or logging: they catch and log
+    exceptions while they clean up, and a store half-written is worse than a
+    stop half a second later."""
+    while frame is not None:
+        code = frame.f_code
+        if any(part in code.co_filename for part in NOT_INTERRUPTIBLE):
+            return False
+        if code.co_name == "run_code" and code.co_filename.endswith(os.path.join("IPython", "core", "interactiveshell.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _watch():
+    orphaned_at = None
+    while True:
+        time.sleep(WATCH_SECONDS)
+        now = time.monotonic()
+        if orphaned_at is None and os.getppid() != _state.parent:
+            orphaned_at = now
+            _state.stop = _state.stop or signal.SIGTERM
+        if orphaned_at is not None and (not _state.in_task or now - orphaned_at > ORPHAN_GRACE_SECONDS):
+            os._exit(1)
+        if _state.stop is not None and _state.in_task and _due(now):
+            # delivered to the main thread, which runs the task; it raises there if a cell runs
+            signal.pthread_kill(_state.main_thread, signal.SIGUSR1)
+
+
+class _FailedRequests(logging.Handler):
+    """Notes when urllib3 first retried a request (MLflow's client retries
+    through it): the moment the tracking server stopped answering."""
+
+    LOGGER = "urllib3.connectionpool"
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.first = None
+        logging.getLogger(self.LOGGER).addHandler(self)
+
+    def emit(self, record):
+        if self.first is None and record.getMessage().startswith("Retrying"):
+            self.first = record.created
+
+    def close(self):
+        logging.getLogger(self.LOGGER).removeHandler(self)
+        super().close()
