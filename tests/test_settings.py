@@ -94,10 +94,12 @@ def test_every_env_file_the_project_ships_has_only_known_keys(name):
     assert keys <= set(settings.CHECKS)
 
 
-def test_pipeline_yaml_passes_every_setting_of_env_yaml_to_the_checks():
+def test_pipeline_yaml_passes_every_setting_of_env_yaml_to_the_checks_and_some_task_uses_each():
     spec = yaml.safe_load((ROOT / "pipeline.yaml").read_text())
     env = yaml.safe_load((ROOT / "env.yaml").read_text())
     assert set(spec["on_render"]["env"]) == set(env)
+    used = " ".join(str(task.get("params", {})) for task in spec["tasks"])
+    assert [key for key in env if "{{%s}}" % key not in used] == []
 
 
 # ------------------------------------------------------------ the tracking URI

@@ -26,8 +26,10 @@ os.environ.update(TELEMETRY_OFF)
 # A quiet console: MLflow's INFO lines ("Create SQLAlchemy engine ...", the
 # store's migrations) are left out, its warnings and errors shown. Set before
 # MLflow configures its loggers, so it holds in this process and in the workers
-# forked from it; MLFLOW_LOGGING_LEVEL=INFO brings them back.
+# forked from it; MLFLOW_LOGGING_LEVEL=INFO brings them back. Nor does every
+# run end with "View run ... at: <server URL>", which would show a password in it.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 from tracking.champion import (  # noqa: E402
     Champion,
