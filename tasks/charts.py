@@ -41,7 +41,7 @@ def leaderboard_chart(board, metric):
     ax.set_xlim(low, 1.25)  # room for the labels right of a perfect score
     ax.set_xticks([t for t in ax.get_xticks() if low <= t <= 1.0])
     ax.set_xlabel(metric)
-    ax.set_title(f"{metric}: cross-validated mean ± std (bars), held-out split (diamonds), by model family")
+    ax.set_title(f"{metric}: cross-validated mean ± std (bars), held-out (diamonds)", fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families]
     handles.append(plt.Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="none"))
     ax.legend(handles, [*families, f"held-out {metric}"], loc="lower right", fontsize=8)

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 import tracking
 from sandbox import ROOT, require
+from tasks import models
 
 pytestmark = pytest.mark.server
 
@@ -53,19 +54,20 @@ def test_the_experiment_page_lists_the_grid(page, grid_on_server, tmp_path):
 
     page.goto(
         f"{grid_on_server.url}/#/experiments/{experiment.experiment_id}/runs"
-        "?workflowType=machine_learning&orderByKey=metrics.%60accuracy%60&orderByAsc=false"
+        "?workflowType=machine_learning&orderByKey=metrics.%60cv_accuracy_mean%60&orderByAsc=false"
     )
     for name in names:
         page.get_by_text(name, exact=True).wait_for()
 
-    # For the picture: no assistant panel, the four scores instead of dataset
-    # and source, run names in full (a double click fits the column to them).
+    # For the picture: no assistant panel, the scores (cross-validated and
+    # held-out) instead of dataset and source, run names in full (a double
+    # click fits the column to them).
     page.get_by_role("button", name="Close", exact=True).click()
     page.get_by_role("button", name="Columns", exact=True).click()
-    for column in ["Metrics (4)", "Dataset", "Source"]:
+    for column in [f"Metrics ({len(models.METRICS) + len(models.CV_METRICS)})", "Dataset", "Source"]:
         page.get_by_text(column, exact=True).last.click()
     page.keyboard.press("Escape")
-    page.get_by_role("columnheader", name="accuracy").first.wait_for()
+    page.get_by_role("columnheader", name="cv_accuracy_mean").first.wait_for()
     page.locator('[col-id="attributes.`Run Name`"] .ag-header-cell-resize').dblclick()
     page.wait_for_timeout(500)  # the table settles after the columns change
     page.screenshot(path=tmp_path / "mlflow-ui.png")

@@ -16,6 +16,9 @@ from tracking.names import PROCESS_TAG, ROLE_TAG
 # this uv project nor copy its lock file into every model.
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+# Logging a model loads it back to check its input example; no progress bars
+# of those downloads in every fit's report.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # A tracking server that goes away fails the fits talking to it in about half
 # a minute, instead of after MLflow's default retries (several minutes).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
