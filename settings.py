@@ -96,7 +96,7 @@ def check_score_input(value):
 
 def check_cv_folds(value):
     if not _is_integer(value) or value < 2:
-        return f"cv_folds {value!r}: expected a whole number of folds, at least 2"
+        return f"cv_folds {value!r}: expected an integer of at least 2"
     return None
 
 
@@ -161,6 +161,21 @@ def problem_with_data(values, target):
         return (
             f"test_size {test_size!r}: leaves {held_out} held-out and {rows - held_out} training rows of {rows}; "
             f"each split needs at least one row per class ({classes})"
+        )
+    if (cv_folds := values.get("cv_folds")) is not None:
+        return _cv_folds_problem(target, cv_folds, test_size, values.get("seed"))
+    return None
+
+
+def _cv_folds_problem(target, cv_folds, test_size, seed):
+    """Stratified k-fold needs at least k rows of every class in the training split."""
+    from tasks import models, rows
+
+    counts = models.split(target.to_frame(), target.name, test_size, seed)[2].value_counts()
+    if cv_folds > counts.min():
+        return (
+            f"cv_folds {cv_folds}: expected an integer of at least 2 and at most {counts.min()}, the rows of the "
+            f"smallest class ({rows.class_names([counts.idxmin()])[0]}) in the training split"
         )
     return None
 

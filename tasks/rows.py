@@ -49,26 +49,6 @@ def save_features_table(raw_path, feature_paths, product):
     table.assign(**{data.TARGET: raw[data.TARGET]}).to_parquet(str(product))
 
 
-def check_cv_folds(target, cv_folds, test_size, seed):
-    """Raise ValueError, one line, when cv_folds cannot split the training split of `target`.
-
-    Stratified k-fold needs at least k rows of every class in the training
-    split. The features task checks it: it runs before any fit, and it is the
-    first task that has the data.
-    """
-    from tasks import models
-
-    accepts = "an integer of at least 2"
-    if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds < 2:
-        raise ValueError(f"cv_folds {cv_folds!r}: expected {accepts}")
-    counts = models.split(target.to_frame(), target.name, test_size, seed)[2].value_counts()
-    if cv_folds > counts.min():
-        raise ValueError(
-            f"cv_folds {cv_folds}: expected {accepts} and at most {counts.min()}, the rows of the smallest "
-            f"class ({class_names([counts.idxmin()])[0]}) in the training split"
-        )
-
-
 def check_batch_file(path):
     """One line naming what is wrong with a CSV file of rows to score, or None."""
     if not Path(path).is_file():

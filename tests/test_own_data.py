@@ -15,8 +15,6 @@ from tasks import models
 RAW_COLUMNS = [name.replace(" ", "_") for name in load_breast_cancer().feature_names]
 
 DATA_MODULE = f'''"""The dataset: breast cancer diagnoses (Wisconsin), 30 measurements of a cell sample."""
-import pandas as pd
-
 from tasks import rows
 
 DATASET_NAME = "breast_cancer"
@@ -26,11 +24,15 @@ CLASS_NAMES = ["malignant", "benign"]
 
 
 def get(product):
+    load().to_parquet(str(product))
+
+
+def load():
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    frame.to_parquet(str(product))
+    return frame
 
 
 def radius_ratio(raw):
@@ -44,9 +46,8 @@ def ratio(product, upstream):
     rows.save_feature(radius_ratio, upstream["get"], product)
 
 
-def features(product, upstream, test_size, seed, cv_folds):
+def features(product, upstream):
     rows.save_features_table(upstream["get"], [upstream["ratio"]], product)
-    rows.check_cv_folds(pd.read_parquet(str(product))[TARGET], cv_folds, test_size, seed)
 '''
 
 IRIS_FEATURE_TASKS = """  - source: tasks.data.sepal
