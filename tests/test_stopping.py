@@ -27,6 +27,11 @@ GRID = [
     }
 ]
 FITS = 12
+# two fits that would train for minutes: a build that is still running when it is looked at
+SLOW = {
+    "model": "sklearn.neural_network.MLPClassifier",
+    "max_iter": [1_000_000], "tol": [0.0], "n_iter_no_change": [1_000_000], "alpha": [0.0001, 0.001],
+}
 # issue 11 asks for 5 s; the rest is headroom for a machine shared with other builds
 STOP_SECONDS = 8
 
@@ -39,11 +44,12 @@ def start_build(project, *args, log_name="build.log"):
     )
 
 
-def wait_for_fits(project, count, build, since=0.0, timeout=600):
-    """Until `count` fit notebooks were written after `since` (an epoch time)."""
+def wait_for_fits(project, count, build, since=0.0, timeout=600, product="*.ipynb"):
+    """Until `count` fit products were written after `since` (an epoch time):
+    notebooks when fits end, records of the run ids (*.run.json) when they start."""
     deadline = time.monotonic() + timeout
     while True:
-        written = [p for p in (project.path / "products" / "fit").glob("*.ipynb") if p.stat().st_mtime > since]
+        written = [p for p in (project.path / "products" / "fit").glob(product) if p.stat().st_mtime > since]
         if len(written) >= count:
             return
         assert build.poll() is None, f"the build ended before {count} fits:\n{output(project)}"
@@ -106,9 +112,9 @@ def test_ctrl_c_and_sigterm_stop_the_build_at_once_and_the_same_command_resumes(
 
 
 def test_one_build_per_folder_and_a_killed_one_leaves_no_worker_and_no_lock(project, tmp_path):
-    project.set_grid(GRID)
+    project.set_grid([SLOW, *GRID])
     first = start_build(project)
-    wait_for_fits(project, 1, first)
+    wait_for_fits(project, 2, first, product="*.run.json")  # both workers busy with SLOW
 
     # another store, so that touching any store would show
     other_store = tmp_path / "other" / "mlflow.db"
@@ -136,6 +142,7 @@ def test_one_build_per_folder_and_a_killed_one_leaves_no_worker_and_no_lock(proj
     assert not alive, f"workers outlived their build: {[w.pid for w in alive]}"
     print(f"workers exited {time.monotonic() - killed_at:.1f} s after their build was killed")
 
+    project.set_grid(GRID)
     project.build()  # takes the lock of the dead build, closes its runs
     statuses = by_status(project)
     assert "RUNNING" not in statuses
