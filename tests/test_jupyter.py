@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from sandbox import readme_blocks, run_shell, serving, user_shell_env, free_ports
-from test_ui import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (a fixture)
+from sandbox import free_ports, readme_blocks, run_shell, serving, user_shell_env
+from test_ui import browser  # noqa: F401  (a fixture: headless Chromium)
 
 pytestmark = pytest.mark.server  # needs Chromium, from deploy/server/install
 
