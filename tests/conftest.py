@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from deployed import grid_on_server  # noqa: F401  (a fixture: the grid on deploy/server)
-from sandbox import free_ports, make_project, serving
+from sandbox import free_ports, make_checkout, make_project, readme_blocks, run_shell, serving
 
 
 @pytest.fixture
@@ -22,6 +22,21 @@ def built_project(tmp_path_factory):
     project.output = project.build(env={"MLFLOW_TRACKING_URI": f"sqlite:///{decoy}"})
     project.decoy = decoy
     return project
+
+
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory):
+    """A fresh copy of the repository, set up and built by the README's first
+    command as written: bin/setup makes its .venv from scratch (from uv's cache,
+    in about half a minute). Shared by the README's and Jupyter's tests."""
+    path = tmp_path_factory.mktemp("checkout")
+    checkout = make_checkout(path)
+    [first] = [block for block in readme_blocks() if block.name.startswith("bin/setup && ")]
+    result = run_shell(first.text, path)
+    assert result.returncode == 0, f"{first.name} failed:\n{result.stdout}\n{result.stderr}"
+    # its .venv is left to pytest's clean-up of old temporary folders: hard
+    # links to uv's cache, little space, but slow to delete on a busy disk
+    return checkout
 
 
 @pytest.fixture

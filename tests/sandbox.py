@@ -3,6 +3,7 @@
 Used by the tests and by benchmarks/run.py.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,6 +13,7 @@ import threading
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -107,11 +109,74 @@ def make_project(path):
             shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, path / name)
+    _commit(path)
+    return Project(path)
+
+
+def make_checkout(path, venv=None):
+    """The whole repository as a fresh clone has it, with the working tree's
+    uncommitted edits: no .venv (or a link to `venv`), and .tools linked, so
+    that bin/setup does not fetch uv from PyPI again."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():  # not deleted in the working tree
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, path / name)
+    (path / ".tools").symlink_to(ROOT / ".tools")
+    if venv:
+        (path / ".venv").symlink_to(venv)
+    _commit(path)
+    return Project(path)
+
+
+def _commit(path):
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run(git + ["init", "-q"], cwd=path, check=True)
     subprocess.run(git + ["add", "-A"], cwd=path, check=True)
     subprocess.run(git + ["commit", "-q", "-m", "project"], cwd=path, check=True)
-    return Project(path)
+
+
+def user_shell_env(**extra):
+    """The environment of a user's shell: this test run's venv not activated,
+    no MLflow or Ploomber settings exported."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PLOOMBER_ENV_FILENAME"}}
+    ours = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != ours)
+    return {**env, **extra}
+
+
+def run_shell(script, cwd, timeout=900, **env):
+    """`script` run by bash as a user's shell would (stopping at the first
+    failing command), in `cwd`; returns the CompletedProcess."""
+    return subprocess.run(
+        ["bash", "-e", "-c", script], cwd=cwd, env=user_shell_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+@dataclass
+class ReadmeBlock:
+    name: str  # its first command
+    text: str
+    untested: str | None  # why, from an `<!-- untested: why -->` line just before the block
+
+
+def readme_blocks(readme=ROOT / "README.md"):
+    """Every shell code block of the README (```sh, ```bash, ```shell), in order."""
+    blocks = []
+    lines = readme.read_text().splitlines()
+    for start, line in enumerate(lines):
+        if line.strip() not in {"```sh", "```bash", "```shell"}:
+            continue
+        end = next(i for i in range(start + 1, len(lines)) if lines[i].strip() == "```")
+        text = "\n".join(lines[start + 1:end]) + "\n"
+        commands = [c.split("  #")[0].strip() for c in text.splitlines() if c.strip() and not c.lstrip().startswith("#")]
+        before = lines[start - 1].strip() if start else ""
+        untested = re.fullmatch(r"<!--\s*untested:\s*(.+?)\s*-->", before)
+        blocks.append(ReadmeBlock(commands[0] if commands else text.strip(), text, untested and untested.group(1)))
+    return blocks
 
 
 def free_ports(count):
