@@ -88,6 +88,22 @@ def test_hooks_log_to_the_builds_store_not_the_default_one(built_project):
     assert not (built_project.path / "mlruns").exists()
 
 
+def test_the_command_line_wins_over_mlflow_tracking_uri(built_project):
+    # built with MLFLOW_TRACKING_URI pointing at a decoy and --env--mlflow_tracking_uri at the project's store
+    line = f"MLflow runs go to {built_project.tracking_uri} (from --env--mlflow_tracking_uri)"
+    assert built_project.output.stdout.count("MLflow runs go to") == 1
+    assert line in built_project.output.stdout
+    assert not built_project.decoy.exists()
+
+
+def test_a_build_shows_no_mlflow_info_lines(built_project):
+    # a fresh store: MLflow creates its tables in the main process, then every worker connects
+    output = built_project.output.stdout + built_project.output.stderr
+    assert "name " in output and "Ran?" in output  # Ploomber's summary
+    for noise in ("INFO mlflow", "Create SQLAlchemy engine", "alembic", "Creating initial MLflow database tables"):
+        assert noise not in output
+
+
 def test_artifacts_live_beside_the_store(built_project):
     for run in built_project.fit_runs():
         assert run.info.artifact_uri.startswith((built_project.path / "mlartifacts").as_uri())

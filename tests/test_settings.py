@@ -146,23 +146,8 @@ def _at(project, store):
     return other
 
 
-def test_the_command_line_wins_over_mlflow_tracking_uri(built_project):
-    # built with MLFLOW_TRACKING_URI pointing at a decoy and --env--mlflow_tracking_uri at the project's store
-    line = f"MLflow runs go to {built_project.tracking_uri} (from --env--mlflow_tracking_uri)"
-    assert built_project.output.stdout.count("MLflow runs go to") == 1
-    assert line in built_project.output.stdout
-    assert not built_project.decoy.exists()
-
-
 # ------------------------------------------------------------ a quiet console
-
-
-def test_a_build_shows_no_mlflow_info_lines(built_project):
-    # a fresh store: MLflow creates its tables in the main process, then every worker connects
-    output = built_project.output.stdout + built_project.output.stderr
-    assert "name " in output and "Ran?" in output  # Ploomber's summary
-    for noise in ("INFO mlflow", "Create SQLAlchemy engine", "alembic", "Creating initial MLflow database tables"):
-        assert noise not in output
+# (a build's own console is checked on the shared build, in test_pipeline.py)
 
 
 def test_mlflow_warnings_and_errors_still_show():
