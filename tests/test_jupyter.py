@@ -4,6 +4,7 @@
 Runs in the README's checkout (tests/conftest.py), whose products it puts back
 afterwards: running the fit notebook by hand writes the first fit's products.
 """
+import json
 import re
 import secrets
 import shutil
@@ -48,6 +49,13 @@ def lab(checkout, tmp_path):
 
 
 def test_a_double_clicked_script_opens_as_a_notebook_that_runs_without_errors(browser, lab, tmp_path):  # noqa: F811
+    # no news, no update checks: off in the server and in the settings a user sees
+    base, token = lab.split("/lab?token=")
+    assert '"news": {"disabled": true}' in urllib.request.urlopen(lab, timeout=60).read().decode()
+    notifications = f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}"
+    schema = json.load(urllib.request.urlopen(notifications, timeout=60))["schema"]["properties"]
+    assert (schema["fetchNews"]["default"], schema["checkForUpdates"]["default"]) == ("false", False)
+
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)  # a busy 2-core machine, and a kernel to start
     try:

@@ -46,6 +46,18 @@ def fit_runs(client):
 # --- runners: each takes the block, pytest's `request` and a tmp_path ---
 
 
+def in_the_checkout(block, request, tmp_path):
+    """For a block that needs the built project: run it there; it must succeed."""
+    checkout = request.getfixturevalue("checkout")
+    return checkout, succeeded(block, checkout.path)
+
+
+def in_a_fresh_copy(block, request, tmp_path):
+    """For a block that needs no build: run it in a copy of its own; it must succeed."""
+    copy = make_checkout(tmp_path, venv=request.getfixturevalue("checkout").path / ".venv")
+    return copy, succeeded(block, copy.path)
+
+
 def set_up_and_built_the_checkout(block, request, tmp_path):
     checkout = request.getfixturevalue("checkout")  # which ran this block
     assert (checkout.path / ".venv" / "bin" / "ploomber").exists()
@@ -67,8 +79,7 @@ def collects_the_suite_in_the_checkout(block, request, tmp_path):
 
 
 def plots_and_lists_the_dag_in_a_fresh_copy(block, request, tmp_path):
-    copy = make_checkout(tmp_path, venv=request.getfixturevalue("checkout").path / ".venv")
-    result = succeeded(block, copy.path)
+    copy, result = in_a_fresh_copy(block, request, tmp_path)
     assert "Plot saved at: pipeline.html" in result.stdout
     # bin/dag: every task once, each after the tasks it needs
     lines = [line for line in result.stdout.splitlines() if re.fullmatch(r"[\w.=-]+(  <- .*)?", line)]
@@ -84,11 +95,10 @@ def plots_and_lists_the_dag_in_a_fresh_copy(block, request, tmp_path):
 
 
 def scores_a_csv_of_flowers(block, request, tmp_path):
-    checkout = request.getfixturevalue("checkout")
-    (checkout.path / "flowers.csv").write_text(
+    (request.getfixturevalue("checkout").path / "flowers.csv").write_text(
         "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
     )
-    succeeded(block, checkout.path)
+    checkout, _ = in_the_checkout(block, request, tmp_path)
     predictions = (checkout.path / "products" / "predictions.csv").read_text().splitlines()
     assert len(predictions) == 1 + 2
     assert json.loads((checkout.path / "products" / "predictions.model.json").read_text())["input"] == "flowers.csv"
@@ -125,7 +135,8 @@ def run_by(where):
     return skip
 
 
-# (a regular expression the block's text starts with, its runner)
+# (a regular expression the block's text starts with, its runner). A new block
+# that only has to succeed is one line: (r"bin/its-command", in_the_checkout).
 RUNNERS = [
     (r"bin/setup && \.venv/bin/ploomber build", set_up_and_built_the_checkout),
     (r"deploy/server/install && deploy/slurm/install && bin/setup && \.venv/bin/python -m pytest", collects_the_suite_in_the_checkout),
