@@ -29,8 +29,13 @@ WATCH_SECONDS = 0.5
 ORPHAN_GRACE_SECONDS = 5
 # a stop that some code swallowed (an `except Exception` around the cell's call) is raised again
 REDELIVER_SECONDS = 1.0
+# logs each database error with its traceback
+MLFLOW_DATABASE_LOGGER = "mlflow.store.db.utils"
 # where a stop waits until the code returns (see _interruptible)
-NOT_INTERRUPTIBLE = tuple(f"{os.sep}{name}{os.sep}" for name in ("mlflow", "sqlalchemy", "alembic", "logging"))
+NOT_INTERRUPTIBLE = tuple(
+    f"{os.sep}{name}{os.sep}" for name in ("mlflow", "sqlalchemy", "alembic", "logging", "IPython", "importlib")
+) + ("<frozen importlib",)
+RUN_CODE_FILE = os.path.join("IPython", "core", "interactiveshell.py")
 
 
 class FitInterrupted(Exception):
@@ -71,6 +76,7 @@ def start(parent_pid, stop_signals):
         signal.signal(signum, _on_stop_signal)
     if os.getppid() != parent_pid:
         os._exit(1)
+    logging.getLogger(MLFLOW_DATABASE_LOGGER).addFilter(_quiet_store_failures)
     threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
 
 
@@ -130,15 +136,16 @@ def _due(now):
 
 def _interruptible(frame):
     """True inside the code of a notebook cell (IPython's run_code runs it),
-    but not inside MLflow, its database layer or logging: they catch and log
-    exceptions while they clean up, and a store half-written is worse than a
-    stop half a second later."""
+    but not inside MLflow, its database layer, logging or IPython itself (which
+    formats a cell's error): they catch and print exceptions while they clean
+    up, and a store half-written is worse than a stop half a second later."""
+    innermost = frame
     while frame is not None:
         code = frame.f_code
+        if code.co_name == "run_code" and code.co_filename.endswith(RUN_CODE_FILE):
+            return frame is not innermost  # in the cell, not in run_code's own handling
         if any(part in code.co_filename for part in NOT_INTERRUPTIBLE):
             return False
-        if code.co_name == "run_code" and code.co_filename.endswith(os.path.join("IPython", "core", "interactiveshell.py")):
-            return True
         frame = frame.f_back
     return False
 
@@ -156,6 +163,14 @@ def _watch():
         if _state.stop is not None and _state.in_task and _due(now):
             # delivered to the main thread, which runs the task; it raises there if a cell runs
             signal.pthread_kill(_state.main_thread, signal.SIGUSR1)
+
+
+def _quiet_store_failures(record):
+    """Drops the tracebacks MLflow logs when its database cannot be written:
+    the build ends with one line that says so."""
+    import tracking
+
+    return not (record.exc_info and tracking.store_failure(_causes(record.exc_info[1])))
 
 
 class _FailedRequests(logging.Handler):

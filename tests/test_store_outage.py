@@ -1,6 +1,7 @@
 """A tracking server that goes away mid-build (deploy/server), one that flaps,
-and an SQLite store that cannot be written."""
+an SQLite store that cannot be written, a disk that fills up."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -100,3 +101,29 @@ def test_a_read_only_sqlite_store_stops_the_build_before_any_fit(project):
     assert f"{project.store} is read-only; no fit was started" in line
     assert not (project.path / "products" / "fit").exists()
     assert project.fit_runs() == []
+
+
+def test_a_disk_that_fills_up_mid_build_stops_it_with_one_line(project):
+    if os.geteuid() != 0:
+        pytest.skip("mounts a small tmpfs for the store: needs root")
+    disk = project.path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=130m", "tmpfs", str(disk)], check=True)
+    try:
+        project.store = disk / "mlflow.db"
+        project.tracking_uri = f"sqlite:///{project.store}"
+        project.set_grid(GRID)
+        build = start_build(project)
+        wait_for_fits(project, 3, build)
+        with open(disk / "filler", "wb") as filler:
+            with pytest.raises(OSError):
+                filler.write(bytes(shutil.disk_usage(disk).free + 1))
+        build.wait(timeout=120)
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+    assert build.returncode != 0
+    assert "Traceback" not in output(project)
+    last = output(project).strip().splitlines()[-1]
+    assert last.startswith(f"The tracking store sqlite:///{project.store} could not be written from ")
+    assert "fits done" in last and last.endswith("run the same command to resume.")
