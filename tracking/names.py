@@ -6,5 +6,6 @@ CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
 LEADERBOARD_TABLE = "leaderboard.json"
 LEADERBOARD_CHART = "leaderboard.png"
 CHAMPION_ALIAS = "champion"
-ROLE_TAG = "grid.role"  # "fit" on every fit run, "compare" on compare's, so neither is mistaken for the other
+ROLE_TAG = "grid.role"  # "fit", "compare", "build" (a build's parent run), "evaluation" (a champion re-evaluated)
 PROCESS_TAG = "grid.process"  # host:pid:start time of the process that runs the fit
+BUILD_TAG = "grid.build"  # host:pid:start time of the process that rendered the build (tracking.builds)

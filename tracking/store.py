@@ -114,7 +114,7 @@ def warm_up():
 
 
 def close_dead_runs(tracking_uri, experiment_name):
-    """Mark KILLED the fit runs left RUNNING by processes of this host that are gone.
+    """Mark KILLED the fit and build runs left RUNNING by processes of this host that are gone.
 
     A build killed mid-grid cannot close its runs; the next build does.
     Runs of other hosts are left alone: whether they live cannot be told here.
@@ -126,10 +126,12 @@ def close_dead_runs(tracking_uri, experiment_name):
     experiment = store.get_experiment_by_name(experiment_name)
     running = store.search_runs(
         [experiment.experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{ROLE_TAG}` = 'fit'",
+        filter_string="attributes.status = 'RUNNING'",
     )
     closed = []
     for run in running:
+        if run.data.tags.get(ROLE_TAG) not in ("fit", "build"):
+            continue
         identity = run.data.tags.get(PROCESS_TAG, "")
         host, _, rest = identity.partition(":")
         pid = rest.partition(":")[0]
