@@ -1,4 +1,7 @@
-"""compare's side of MLflow: the leaderboard of a build's fits, the registry and the alias `champion`."""
+"""compare's side of MLflow: the leaderboard of a build's fits, compare's run, the build's summary.
+
+The champion's rule lives in promotion.py, the alias and its history in registry.py.
+"""
 import json
 from pathlib import Path
 

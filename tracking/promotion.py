@@ -11,7 +11,7 @@ compared and the challenger wins. Only a promoted challenger becomes a
 registered version.
 """
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from tracking import registry
 from tracking.builds import PARENT_TAG
@@ -30,7 +30,6 @@ class Standing:
     mean: float
     std: float
     held_out: float
-    evaluated_by: str = ""  # the re-evaluation run, when the logged scores were not comparable
 
     def text(self):
         return f"{self.mean:.4f} ± {self.std:.4f} (held-out {self.held_out:.4f})"
@@ -83,7 +82,6 @@ def decide(tracking_uri, registered_model_name, challenger_run_id, metric, min_i
         evaluation = record_evaluation(tracking_uri, challenger_run.info.experiment_id, champion_run, spec,
                                        evaluate(spec), settings)
         champion = standing(evaluation, metric)
-        champion.evaluated_by = evaluation.info.run_id
         on = f"re-evaluated on this build's folds, run {evaluation.info.run_id}"
     needed = champion.mean + float(min_improvement)
     margin = f"min_improvement {float(min_improvement):g}"
@@ -184,7 +182,3 @@ def description(decision, record):
     commit = f" at commit {record['promotion.commit']}" if record["promotion.commit"] else ""
     return (f"Promoted to @champion by {build}{commit}: run {decision.challenger.run_name} ({decision.challenger.run_id}) "
             f"{was}. cv_{decision.metric}_mean {decision.challenger.text()}{against}. Rule: {decision.rule}.")
-
-
-def as_dict(decision):
-    return asdict(decision)
