@@ -5,7 +5,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import tracking
-from tasks import data
+from tasks import rows
 
 # Imported once, before the workers fork from this process, not once per worker.
 FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
@@ -106,7 +106,7 @@ def _settings_problem(params):
     if "registered_model_name" in params and (problem := tracking.check_model_name(params["registered_model_name"])):
         return problem
     if params.get("score_input"):
-        return data.check_batch_file(params["score_input"])
+        return rows.check_batch_file(params["score_input"])
     return None
 
 

@@ -31,7 +31,7 @@ def features(folder):
     data.get(paths["get"])
     data.sepal(paths["sepal"], paths)
     data.petal(paths["petal"], paths)
-    data.features(paths["features"], paths)
+    data.features(paths["features"], paths, TEST_SIZE, SEED, CV_FOLDS)
     return paths["features"]
 
 
@@ -49,7 +49,7 @@ def main(project_dir, tracking_uri):
             run.log_dataset(
                 X_train.assign(**{data.TARGET: y_train}),
                 source=features_path,
-                name="iris-features",
+                name=f"{data.DATASET_NAME}-features",
                 context="training",
                 target=data.TARGET,
             )
@@ -61,9 +61,9 @@ def main(project_dir, tracking_uri):
             run.log_params({"split.test_size": TEST_SIZE, "split.seed": SEED, "cv.folds": CV_FOLDS})
             y_pred = estimator.predict(X_test)
             run.log_metrics(models.evaluate(y_test, y_pred))
-            confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
+            confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
             run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)
-            run.log_model(estimator, input_example=X_test.head(5))
+            run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))
             mlflow.end_run()
             run_ids.append(run.run_id)
 
@@ -71,7 +71,8 @@ def main(project_dir, tracking_uri):
         chart = charts.leaderboard_chart(board, METRIC)
         tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, chart, MODEL_NAME)
         champion, _ = tracking.load_champion(tracking_uri, MODEL_NAME)
-        X_test.assign(prediction=champion.predict(X_test)).to_csv(Path(folder, "predictions.csv"), index=False)
+        batch = X_test[data.RAW_COLUMNS]
+        batch.assign(prediction=champion.predict(batch)).to_csv(Path(folder, "predictions.csv"), index=False)
     print(f"{len(run_ids)} runs logged")
 
 

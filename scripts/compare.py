@@ -17,13 +17,15 @@
 # %% [markdown]
 # # Compare the grid
 #
-# Asks MLflow for the runs that this build's fits logged and ranks them by
-# the cross-validated mean of `metric`, highest first. The ranking is saved as
-# `leaderboard.csv` and logged, with its chart, as a run of the
-# `<experiment>-compare` experiment. The best run is then held against the
-# current `champion` of `registered_model_name` on equal terms: it takes the
-# alias only if its cross-validated mean beats the champion's by more than
-# `min_improvement`.
+# Asks MLflow for the runs that this build's fits logged and ranks them by the
+# cross-validated mean of `metric`, highest first; then by its std over the
+# folds, smallest first; then by run name. The held-out score is shown beside
+# it but never decides: it is the unbiased estimate of how the champion will
+# do. The ranking is saved as `leaderboard.csv` and logged, with its chart, as
+# a run of the `<experiment>-compare` experiment. The best run is then held
+# against the current `champion` of `registered_model_name` on equal terms: it
+# takes the alias only if its cross-validated mean beats the champion's by
+# more than `min_improvement`.
 
 # %% tags=["parameters"]
 upstream = ["fit-*", "features"]
@@ -55,9 +57,9 @@ if track:
 else:
     print("Tracking is off: there are no MLflow runs to compare and no model registry to use. "
           "Build with --env--track true to log, rank and register the grid.")
-    board = pd.DataFrame(columns=["run_id", "run_name", "model_family", metric])
+    board = pd.DataFrame(columns=["run_id", "run_name", "model_family", f"cv_{metric}_mean", f"cv_{metric}_std", metric])
 board.to_csv(product["leaderboard"], index=False)
-board
+charts.leaderboard_table(board, metric)
 
 # %% [markdown]
 # ## Chart and champion

@@ -61,7 +61,7 @@ print(f"{len(X_train)} training rows, {len(X_test)} held-out rows, seed {seed}")
 run.log_dataset(
     X_train.assign(**{data.TARGET: y_train}),
     source=upstream["features"],
-    name="iris-features",
+    name=f"{data.DATASET_NAME}-features",
     context="training",
     target=data.TARGET,
 )
@@ -101,8 +101,14 @@ run.log_metrics(metrics)
 pd.Series(metrics, name=model["name"]).to_frame()
 
 # %%
-confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred)
+confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
 run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)  # with tracking on, shows the logged PNG
 
+# %% [markdown]
+# ## The logged model
+#
+# It takes the raw columns and computes the derived features itself, with the
+# functions of `tasks/data.py` that the feature tasks use.
+
 # %%
-run.log_model(estimator, input_example=X_test.head(5))
+run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))

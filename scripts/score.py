@@ -18,10 +18,11 @@
 # # Score a batch with the champion
 #
 # Loads the model that the registry's alias `champion` points at and predicts
-# a batch: the held-out rows of the features table, or the flowers of the CSV
-# file `score_input` (with columns `sepal_length`, `sepal_width`,
-# `petal_length`, `petal_width`, in cm). The predictions are saved with the
-# model version that made them.
+# a batch of raw rows: the held-out rows, or the rows of the CSV file
+# `score_input`, which needs the raw columns of `tasks/data.py` (for iris
+# `sepal_length`, `sepal_width`, `petal_length`, `petal_width`, in cm). The
+# model computes the derived features itself. The predictions are saved with
+# the model version that made them.
 
 # %% tags=["parameters"]
 upstream = ["compare", "features"]
@@ -39,18 +40,18 @@ import json
 import pandas as pd
 
 import tracking
-from tasks import data, models
+from tasks import data, models, rows
 
 # %% [markdown]
 # ## The batch
 
 # %%
 if score_input:
-    batch = data.model_input(pd.read_csv(score_input))
+    batch = pd.read_csv(score_input)
     batch_source = score_input
 else:
     table = pd.read_parquet(upstream["features"])
-    _, batch, _, _ = models.split(table, data.TARGET, test_size, seed)
+    batch = models.split(table, data.TARGET, test_size, seed)[1][data.RAW_COLUMNS]
     batch_source = f"held-out rows of {upstream['features']} (test_size={test_size}, seed={seed})"
 print(f"{len(batch)} rows from {batch_source}")
 
@@ -60,14 +61,15 @@ print(f"{len(batch)} rows from {batch_source}")
 # %%
 if track:
     model, version = tracking.load_champion(mlflow_tracking_uri, registered_model_name)
-    predictions = batch.assign(prediction=model.predict(batch))
+    predicted = model.predict(batch)
+    predictions = batch.assign(prediction=predicted, predicted_class=rows.class_names(predicted))
     used = {"model": registered_model_name, "alias": tracking.CHAMPION_ALIAS,
             "version": str(version.version), "run_id": version.run_id}
     print(f"Scored with {registered_model_name}@{tracking.CHAMPION_ALIAS}: version {version.version}, run {version.run_id}")
 else:
     print("Tracking is off: there is no model registry to load the champion from, so nothing is scored. "
           "Build with --env--track true.")
-    predictions = batch.head(0).assign(prediction=pd.Series(dtype="int64"))
+    predictions = batch.head(0).assign(prediction=pd.Series(dtype="int64"), predicted_class=pd.Series(dtype="str"))
     used = {"model": None, "alias": None, "version": None, "run_id": None}
 
 predictions.to_csv(product["predictions"], index=False)

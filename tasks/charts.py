@@ -1,27 +1,35 @@
-"""Charts for the compare report. Pure functions of a leaderboard table."""
+"""Charts and tables for the compare report. Pure functions of a leaderboard table."""
 import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def leaderboard_chart(board, metric):
-    """One bar per run, grouped by model family, the best run (the first row) highlighted.
+    """One bar per run: its cross-validated mean of `metric`, with an error bar
+    of ± one std over the folds, and its held-out score as a diamond. Runs are
+    grouped by model family, the best run (the first row) highlighted.
 
-    Families are ordered by their best score, the runs of a family by score.
+    Families are ordered by their best cross-validated mean, the runs of a
+    family by their rank in `board`.
     """
+    mean, std = f"cv_{metric}_mean", f"cv_{metric}_std"
     best_run = board.iloc[0]["run_id"]
-    families = board.groupby("model_family", sort=False)[metric].max().sort_values(ascending=False).index
+    families = board.groupby("model_family", sort=False)[mean].max().sort_values(ascending=False, kind="stable").index
     colours = dict(zip(families, plt.get_cmap("tab10").colors))
 
     figure, ax = plt.subplots(figsize=(10, 1.5 + 0.3 * len(board)))
     positions, names, y = [], [], 0.0
     for family in families:
-        for _, run in board[board["model_family"] == family].sort_values(metric, ascending=False, kind="stable").iterrows():
+        for _, run in board[board["model_family"] == family].iterrows():
             is_best = run["run_id"] == best_run
             ax.barh(
-                y, run[metric], color=colours[family], hatch="//" if is_best else None,
+                y, run[mean], xerr=run[std], color=colours[family], hatch="//" if is_best else None,
                 edgecolor="black" if is_best else "none", linewidth=2 if is_best else 0,
+                error_kw={"ecolor": "black", "capsize": 3, "elinewidth": 1},
             )
-            label = f" {run[metric]:.4f}" + ("  champion" if is_best else "")
-            ax.text(run[metric], y, label, va="center", fontsize=8, fontweight="bold" if is_best else "normal")
+            ax.plot(run[metric], y, marker="D", markersize=5, color="black", markerfacecolor="white")
+            label = f" {run[mean]:.4f} ± {run[std]:.4f}" + ("  champion" if is_best else "")
+            ax.text(min(run[mean] + run[std], 1.0) + 0.005, y, label, va="center", fontsize=8,
+                    fontweight="bold" if is_best else "normal")
             positions.append(y)
             names.append(run["run_name"])
             y += 1
@@ -29,11 +37,27 @@ def leaderboard_chart(board, metric):
 
     ax.set_yticks(positions, names, fontsize=8)
     ax.invert_yaxis()
-    low = max(0.0, board[metric].min() - 0.1)
-    ax.set_xlim(low, 1.12)  # room for the labels right of a perfect score
+    low = max(0.0, min((board[mean] - board[std]).min(), board[metric].min()) - 0.1)
+    ax.set_xlim(low, 1.25)  # room for the labels right of a perfect score
     ax.set_xticks([t for t in ax.get_xticks() if low <= t <= 1.0])
     ax.set_xlabel(metric)
-    ax.set_title(f"{metric} on the held-out split, by model family")
-    ax.legend([plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families], families, loc="lower right", fontsize=8)
+    ax.set_title(f"{metric}: cross-validated mean ± std (bars), held-out split (diamonds), by model family")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families]
+    handles.append(plt.Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="none"))
+    ax.legend(handles, [*families, f"held-out {metric}"], loc="lower right", fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def leaderboard_table(board, metric):
+    """The leaderboard as the report shows it: rank, run, cross-validated mean ± std, held-out score."""
+    mean, std = f"cv_{metric}_mean", f"cv_{metric}_std"
+    return pd.DataFrame(
+        {
+            "run": board["run_name"].to_numpy(),
+            "model family": board["model_family"].to_numpy(),
+            f"cv {metric} (mean ± std)": [f"{m:.4f} ± {s:.4f}" for m, s in zip(board[mean], board[std])],
+            f"held-out {metric}": board[metric].round(4).to_numpy(),
+        },
+        index=pd.RangeIndex(1, len(board) + 1, name="rank"),
+    )

@@ -1,12 +1,19 @@
-"""Data tasks: load iris and build the features table. Pure functions of files."""
-import csv
-from pathlib import Path
+"""The dataset: what the project knows about iris, all of it here.
 
+To train the grid on your own table, change this module (the constants, `get`
+and the derived features) and the feature tasks in pipeline.yaml; everything
+downstream (fit, compare, score, the logged model) reads these names.
+"""
 import pandas as pd
 
+from tasks import rows
+
+DATASET_NAME = "iris"
 TARGET = "target"
-# What a flower is measured by, in cm: the columns a batch to score must have
-MEASUREMENTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+# The columns of get's output minus the target: what a row to score must have
+RAW_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+# The name of each class, indexed by its code in the target column
+CLASS_NAMES = ["setosa", "versicolor", "virginica"]
 
 
 def get(product):
@@ -19,57 +26,28 @@ def get(product):
     frame.to_parquet(str(product))
 
 
+# Derived features: functions of raw rows. The feature tasks below save them;
+# every logged model ships this module and computes them itself from raw rows.
+def sepal_area(raw):
+    return (raw["sepal_length"] * raw["sepal_width"]).rename("sepal_area")
+
+
+def petal_area(raw):
+    return (raw["petal_length"] * raw["petal_width"]).rename("petal_area")
+
+
+FEATURES = [sepal_area, petal_area]
+
+
 def sepal(product, upstream):
-    raw = pd.read_parquet(str(upstream["get"]))
-    sepal_area(raw).to_frame().to_parquet(str(product))
+    rows.save_feature(sepal_area, upstream["get"], product)
 
 
 def petal(product, upstream):
-    raw = pd.read_parquet(str(upstream["get"]))
-    petal_area(raw).to_frame().to_parquet(str(product))
+    rows.save_feature(petal_area, upstream["get"], product)
 
 
-def features(product, upstream):
-    raw = pd.read_parquet(str(upstream["get"]))
-    sepal_area = pd.read_parquet(str(upstream["sepal"]))
-    petal_area = pd.read_parquet(str(upstream["petal"]))
-    table = raw.join(sepal_area).join(petal_area)
-    if TARGET not in table.columns:
-        raise ValueError(f"features table has no {TARGET!r} column: {', '.join(table.columns)}")
-    # the target goes last so the table reads features-then-label
-    table = table[[c for c in table.columns if c != TARGET] + [TARGET]]
-    table.to_parquet(str(product))
-
-
-def sepal_area(measurements):
-    return (measurements["sepal_length"] * measurements["sepal_width"]).rename("sepal_area")
-
-
-def petal_area(measurements):
-    return (measurements["petal_length"] * measurements["petal_width"]).rename("petal_area")
-
-
-def model_input(measurements):
-    """The columns a model takes, in the features table's order, from raw measurements."""
-    if problem := _missing_measurements(measurements.columns):
-        raise ValueError(problem)
-    table = measurements[MEASUREMENTS]
-    return table.join(sepal_area(table)).join(petal_area(table))
-
-
-def check_batch_file(path):
-    """One line naming what is wrong with a CSV file of flowers to score, or None."""
-    if not Path(path).is_file():
-        return f"score_input {path!r}: no such file"
-    with open(path, newline="") as batch:
-        header = next(csv.reader(batch), [])
-    if problem := _missing_measurements(header):
-        return f"score_input {path!r}: {problem}"
-    return None
-
-
-def _missing_measurements(columns):
-    missing = [c for c in MEASUREMENTS if c not in columns]
-    if missing:
-        return f"missing column(s) {', '.join(missing)}; expected {', '.join(MEASUREMENTS)}"
-    return None
+def features(product, upstream, test_size, seed, cv_folds):
+    """The raw table joined with the feature tasks' products; checks that cv_folds fits the training split."""
+    rows.save_features_table(upstream["get"], [upstream["sepal"], upstream["petal"]], product)
+    rows.check_cv_folds(pd.read_parquet(str(product))[TARGET], cv_folds, test_size, seed)

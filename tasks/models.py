@@ -10,6 +10,8 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+# Logged beside each held-out metric M: its mean and std over the cross-validation folds
+CV_METRICS = tuple(f"cv_{metric}_{stat}" for metric in METRICS for stat in ("mean", "std"))
 
 
 class GridError(ValueError):

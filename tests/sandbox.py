@@ -151,3 +151,29 @@ def require(what, found, install):
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true, so this does not skip)")
     pytest.skip(message)
+
+
+def log_a_model(folder, n_estimators=3):
+    """One fit's model logged to a fresh store in `folder`, without a build.
+
+    Returns (tracking URI, model URI, the raw rows it was trained from).
+    """
+    from mlflow.tracking import MlflowClient
+    from sklearn.datasets import load_iris
+
+    import tracking
+    from tasks import data, grid, models, rows
+
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*data.RAW_COLUMNS, data.TARGET]
+    raw = frame[data.RAW_COLUMNS]
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    spec = grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=n_estimators)[0]
+    tracking.prepare_store(uri, "iris-grid")
+    run = tracking.start_fit_run(True, uri, "iris-grid", spec, folder / "run.json")
+    run.log_model(models.build(spec, seed=0).fit(rows.model_input(raw), frame[data.TARGET]), raw_example=raw.head(3))
+    tracking.finish_fit_run(uri, "fit-test", folder / "missing.ipynb", succeeded=True)
+
+    client = MlflowClient(uri)
+    [logged] = client.search_logged_models([client.get_experiment_by_name("iris-grid").experiment_id])
+    return uri, f"models:/{logged.model_id}", raw

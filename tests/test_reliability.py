@@ -5,13 +5,14 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pytest
 import skops.io
-import yaml
 from mlflow.tracking import MlflowClient
 
 import tracking
-from sandbox import WIDE_GRID
+from sandbox import WIDE_GRID, log_a_model
 from tasks import grid, models
 
 def statuses(runs):
@@ -66,6 +67,24 @@ def test_bad_input_stops_the_build_before_any_run(project, change, message):
     assert message in result.stdout + result.stderr
     assert not project.store.exists()
     assert not (project.path / "products" / "fit").exists()
+
+
+@pytest.mark.parametrize(
+    "cv_folds, message",
+    [
+        ("1", "cv_folds 1: expected an integer of at least 2"),
+        ("2.5", "cv_folds 2.5: expected an integer of at least 2"),
+        # iris: 50 flowers a class, 35 of them in the training split
+        ("36", "cv_folds 36: expected an integer of at least 2 and at most 35, the rows of the smallest class"),
+    ],
+)
+def test_a_bad_cv_folds_stops_the_build_before_any_fit_run(project, cv_folds, message):
+    result = project.build("--env--cv_folds", cv_folds, check=False)
+
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (project.path / "products" / "fit").exists()
+    assert not project.store.exists() or not project.fit_runs()
 
 
 # ------------------------------------------------------------ re-runs
@@ -138,7 +157,7 @@ def test_a_wide_grid_built_three_times_on_one_store_loses_no_run(project):
         if not token:
             break
     for run in runs:
-        assert set(run.data.metrics) == set(models.METRICS)
+        assert set(run.data.metrics) == {*models.METRICS, *models.CV_METRICS}
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= artifacts
         assert run.info.run_id in models_by_run
@@ -156,7 +175,7 @@ def test_a_tracking_server_gets_whole_runs_and_no_secrets(project, mlflow_server
     runs = client.search_runs([client.get_experiment_by_name("iris-grid").experiment_id])
     assert statuses(runs) == ["FINISHED"] * 8
     for run in runs:
-        assert set(run.data.metrics) == set(models.METRICS)
+        assert set(run.data.metrics) == {*models.METRICS, *models.CV_METRICS}
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= artifacts
         logged = " ".join(map(str, [*run.data.params.values(), *run.data.tags.values()]))
@@ -195,27 +214,16 @@ class Payload:
 
 
 def test_a_tampered_model_is_refused(tmp_path):
-    from sklearn.datasets import load_iris
+    uri, model_uri, raw = log_a_model(tmp_path)
+    assert tracking.load_model(model_uri, uri).predict(raw.head(3)).shape == (3,)
 
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=3)[0]
-    tracking.prepare_store(uri, "iris-grid")
-    run = tracking.start_fit_run(True, uri, "iris-grid", spec, tmp_path / "run.json")
-    run.log_model(models.build(spec, seed=0).fit(X, y), input_example=X.head(3))
-    tracking.finish_fit_run(uri, "fit-test", tmp_path / "missing.ipynb", succeeded=True)
-
-    client = MlflowClient(uri)
-    [logged] = client.search_logged_models([client.get_experiment_by_name("iris-grid").experiment_id])
-    model_uri = f"models:/{logged.model_id}"
-    assert tracking.load_model(model_uri, uri).predict(X.head(3)).shape == (3,)
-
-    # the attacker swaps the model file and adds its type to the list stored beside it
-    model_dir = logged.artifact_location.removeprefix("file://")
-    skops.io.dump({"payload": Payload()}, f"{model_dir}/model.skops")
-    mlmodel = yaml.safe_load(open(f"{model_dir}/MLmodel"))
-    mlmodel["flavors"]["sklearn"]["skops_trusted_types"].append(f"{__name__}.Payload")
-    yaml.safe_dump(mlmodel, open(f"{model_dir}/MLmodel", "w"))
+    # the attacker swaps the estimator file and adds its type to the reviewed
+    # list that the model ships (its copy of tracking/model_files.py)
+    logged = MlflowClient(uri).get_logged_model(model_uri.removeprefix("models:/"))
+    stored = Path(logged.artifact_location.removeprefix("file://"))
+    skops.io.dump({"payload": Payload()}, stored / "artifacts" / "estimator.skops")
+    shipped_list = stored / "code" / "tracking" / "model_files.py"
+    shipped_list.write_text(shipped_list.read_text().replace("SKOPS_TRUSTED_TYPES = (", f"SKOPS_TRUSTED_TYPES = (\n    '{__name__}.Payload',"))
 
     with pytest.raises(tracking.UntrustedModelError, match=r"test_reliability\.Payload"):
         tracking.load_model(model_uri, uri)

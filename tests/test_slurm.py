@@ -138,7 +138,7 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, mlflow_server)
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 8
     assert sorted(r.data.tags["ploomber.task"] for r in runs) == sorted(fits)
     for run in runs:
-        assert set(run.data.metrics) == set(models.METRICS)
+        assert set(run.data.metrics) == {*models.METRICS, *models.CV_METRICS}
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert tracking.REPORT_ARTIFACT in artifacts
         assert client.search_logged_models(

@@ -42,7 +42,9 @@ def leaderboard(tracking_uri, run_ids, metric):
     columns = ["run_id", "tags.mlflow.runName", "tags.model.family", "status"]
     columns += [c for c in runs.columns if c.startswith("metrics.")]
     board = runs[columns].rename(columns=lambda c: c.split(".")[-1])
-    return board.rename(columns={"runName": "run_name", "family": "model_family"})
+    board = board.rename(columns={"runName": "run_name", "family": "model_family"})
+    first = ["run_id", "run_name", "model_family", f"cv_{metric}_mean", f"cv_{metric}_std", metric]
+    return board[first + sorted(c for c in board.columns if c not in first)]
 
 
 def compare_experiment(experiment_name):
@@ -56,10 +58,14 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     """Log this build's comparison as a run of its own and hold its best fit against the champion.
 
     The compare run holds the leaderboard as an MLflow table and `chart` as a
-    PNG; the decision (tracking/promotion.py) is tagged on it and on the
-    build's parent run, which also gets the leaderboard (every run it ranked)
-    and a link to the compare run. A failure on the way leaves the compare
-    run FAILED. Returns the Decision and the chart as an image for the notebook.
+    PNG, the best run's cross-validated score (what ranked it) and its
+    held-out scores (the unbiased estimate of how the champion will do; they
+    never decide the ranking). The decision (tracking/promotion.py) is tagged
+    on it and on the build's parent run, which also gets the leaderboard
+    (every run it ranked) and a link to the compare run; a version it
+    registers is tagged with those scores too. A failure on the way leaves
+    the compare run FAILED. Returns the Decision and the chart as an image
+    for the notebook.
     """
     import mlflow
 
@@ -68,16 +74,23 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     experiment_id = prepare_store(tracking_uri, compare_experiment(experiment_name))
     best = board.iloc[0]
     identity = build_identity()
+    scores = {f"best_cv_{metric}_{stat}": float(best[f"cv_{metric}_{stat}"]) for stat in ("mean", "std")}
+    # a held-out metric is one with a cross-validated counterpart
+    scores |= {f"held_out_{m}": float(best[m]) for m in board.columns if f"cv_{m}_mean" in board.columns}
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"compare-{metric}",
         tags={ROLE_TAG: "compare", **({BUILD_TAG: identity} if identity else {}), **git_tags()},
     ) as run:
-        mlflow.log_params({"metric": metric, "fits": len(board), "min_improvement": min_improvement})
-        mlflow.log_metric(f"best_{metric}", float(best[metric]))
+        mlflow.log_params({"metric": metric, "fits": len(board), "ranked_by": f"cv_{metric}_mean",
+                           "min_improvement": min_improvement})
+        mlflow.log_metrics(scores)
         mlflow.log_table(board, LEADERBOARD_TABLE)
         image = TrackedRun(run.info.run_id).log_figure(chart, LEADERBOARD_CHART)
-        decision = promotion.decide(tracking_uri, registered_model_name, best["run_id"], metric, min_improvement, evaluate)
+        version_tags = {key.removeprefix("best_"): f"{value:.6g}" for key, value in scores.items()}
+        decision = promotion.decide(
+            tracking_uri, registered_model_name, best["run_id"], metric, min_improvement, evaluate, version_tags
+        )
         mlflow.set_tags({"champion.model": registered_model_name, "champion.run_id": best["run_id"], **decision.tags()})
     if (parent := find_build_run(tracking_uri)) is not None:
         record_on_build(tracking_uri, parent.info.run_id, board, run.info.run_id, registered_model_name, decision)

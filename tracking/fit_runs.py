@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from tracking.builds import PARENT_TAG, parent_run_id
-from tracking.model_files import pip_requirements, trusted_types_for
+from tracking.model_files import pip_requirements
 from tracking.names import MODEL_ARTIFACT, PROCESS_TAG, REPORT_ARTIFACT, ROLE_TAG
 from tracking.reports import notebook_to_html
 from tracking.store import connect, git_tags, known_mlflow_warnings_silenced, prepare_store, process_identity
@@ -100,22 +100,13 @@ class TrackedRun:
             mlflow.log_artifact(str(path))
         return Image(png.getvalue())
 
-    def log_model(self, model, input_example):
-        import mlflow
-        import mlflow.sklearn
-        from mlflow.models import infer_signature
+    def log_model(self, estimator, raw_example):
+        """Log the fitted `estimator` as a model that takes raw rows like `raw_example`."""
+        from tracking.raw_model import log_raw_model
 
         with known_mlflow_warnings_silenced():
-            mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                signature=infer_signature(input_example, model.predict(input_example)),
-                input_example=input_example,
-                # listing requirements skips MLflow's slow inference subprocess
-                pip_requirements=pip_requirements(),
-                serialization_format="skops",
-                skops_trusted_types=trusted_types_for(model),
-            )
+            # listing requirements skips MLflow's slow inference subprocess
+            log_raw_model(MODEL_ARTIFACT, estimator, raw_example, pip_requirements())
 
 
 class UntrackedRun:

@@ -1,5 +1,4 @@
 """Model files: saved with skops and the reviewed trusted types, never pickle."""
-from pathlib import Path
 
 from tracking.store import connect
 
@@ -33,29 +32,23 @@ def trusted_types_for(model):
     import skops.io
 
     needed = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
-    _refuse_untrusted(needed, what=type(model).__name__)
+    refuse_untrusted(needed, what=type(model).__name__)
     return needed
 
 
 def load_model(model_uri, tracking_uri):
-    """Load a logged model with skops, trusting only SKOPS_TRUSTED_TYPES.
+    """A logged model, ready to predict raw rows: `load_model(uri, ...).predict(raw)`.
 
-    The trusted list stored with a model is not used: whoever can edit the
-    artifact can edit that list too.
+    The estimator is loaded with skops, trusting only SKOPS_TRUSTED_TYPES: the
+    list shipped with a model is not used, nor is any code shipped with it,
+    since whoever can edit the artifacts can edit those too.
     """
     import mlflow
-    import skops.io
-    import yaml
+
+    from tracking.raw_model import load_raw_model
 
     connect(tracking_uri)  # models:/ URIs resolve through the global URI
-    local = Path(mlflow.artifacts.download_artifacts(model_uri))
-    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]
-    if flavor.get("serialization_format") != "skops":
-        raise UntrustedModelError(f"{model_uri} is not saved with skops; refusing to unpickle it")
-    model_file = local / flavor["pickled_model"]
-    needed = skops.io.get_untrusted_types(file=model_file)
-    _refuse_untrusted(needed, what=model_uri)
-    return skops.io.load(model_file, trusted=needed)
+    return load_raw_model(mlflow.artifacts.download_artifacts(model_uri))
 
 
 def pip_requirements():
@@ -65,8 +58,8 @@ def pip_requirements():
     return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
 
 
-def _refuse_untrusted(types, what):
-    untrusted = sorted(set(types) - set(SKOPS_TRUSTED_TYPES))
+def refuse_untrusted(types, what, trusted=SKOPS_TRUSTED_TYPES):
+    untrusted = sorted(set(types) - set(trusted))
     if untrusted:
         raise UntrustedModelError(
             f"{what} holds types outside SKOPS_TRUSTED_TYPES in tracking/model_files.py: {', '.join(untrusted)}"

@@ -54,11 +54,12 @@ class Decision:
         return tags
 
 
-def decide(tracking_uri, registered_model_name, challenger_run_id, metric, min_improvement, evaluate):
+def decide(tracking_uri, registered_model_name, challenger_run_id, metric, min_improvement, evaluate, version_tags=None):
     """Hold the challenger against the champion and move the alias if it wins; returns the Decision.
 
     `evaluate(spec)` cross-validates a configuration on this build's folds and
     scores it on its held-out split: {cv_M_mean, cv_M_std, M} (models.rescore).
+    `version_tags` (the challenger's scores) go on a version it registers.
     """
     store = client(tracking_uri)
     challenger_run = store.get_run(challenger_run_id)
@@ -66,14 +67,14 @@ def decide(tracking_uri, registered_model_name, challenger_run_id, metric, min_i
     current = registry.current_version(tracking_uri, registered_model_name)
     if current is None:
         return _promote(tracking_uri, registered_model_name, "first champion",
-                        "there was no champion", metric, challenger, None, None)
+                        "there was no champion", metric, challenger, None, None, version_tags)
     champion_run = store.get_run(store.get_model_version(registered_model_name, current).run_id)
     if champion_run.info.run_id == challenger_run_id:
         champion = standing(champion_run, metric)
         return Decision("kept", "this build's best run is the champion already", metric, challenger, champion, current, current)
     if reason := incomparable(tracking_uri, champion_run, challenger_run):
         return _promote(tracking_uri, registered_model_name, "promoted",
-                        f"the champion cannot be compared: {reason}", metric, challenger, None, current)
+                        f"the champion cannot be compared: {reason}", metric, challenger, None, current, version_tags)
     if same_folds(champion_run, challenger_run) and f"cv_{metric}_mean" in champion_run.data.metrics:
         champion, on = standing(champion_run, metric), "its logged scores, on the same data and folds"
     else:
@@ -87,7 +88,7 @@ def decide(tracking_uri, registered_model_name, challenger_run_id, metric, min_i
     margin = f"min_improvement {float(min_improvement):g}"
     if challenger.mean > needed:
         rule = f"cv_{metric}_mean {challenger.mean:.4f} beats the champion's {champion.mean:.4f} ({on}) by more than {margin}"
-        return _promote(tracking_uri, registered_model_name, "promoted", rule, metric, challenger, champion, current)
+        return _promote(tracking_uri, registered_model_name, "promoted", rule, metric, challenger, champion, current, version_tags)
     rule = f"cv_{metric}_mean {challenger.mean:.4f} does not beat the champion's {champion.mean:.4f} ({on}) by more than {margin}"
     return Decision("kept", rule, metric, challenger, champion, current, current)
 
@@ -150,7 +151,7 @@ def record_evaluation(tracking_uri, experiment_id, champion_run, spec, scores, s
     return store.get_run(run.info.run_id)
 
 
-def _promote(tracking_uri, registered_model_name, outcome, rule, metric, challenger, champion, replaced):
+def _promote(tracking_uri, registered_model_name, outcome, rule, metric, challenger, champion, replaced, version_tags):
     """Register the challenger with its promotion record and point the alias at it."""
     from tracking.builds import find_build_run
 
@@ -163,6 +164,7 @@ def _promote(tracking_uri, registered_model_name, outcome, rule, metric, challen
         "promotion.challenger": challenger.text(),
         "promotion.champion": champion.text() if champion else "",
         "promotion.commit": git_tags().get("git.commit", ""),
+        **(version_tags or {}),
     }
     existing = registry.version_of_run(tracking_uri, registered_model_name, challenger.run_id)
     version = existing or registry.register(

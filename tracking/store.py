@@ -98,7 +98,7 @@ def warm_up():
     nbconvert's templates, MLflow's scan of the installed packages, setting up
     its ORM. Workers forked from here then start their first fit as fast as
     their next."""
-    import mlflow.sklearn  # noqa: F401
+    import mlflow.pyfunc.loaders.code_model  # noqa: F401
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     import nbformat
     import skops.io  # noqa: F401
@@ -193,4 +193,6 @@ def known_mlflow_warnings_silenced():
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         # class labels are integers by nature; they are never missing
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        # the model's predict takes a DataFrame; its signature is given, not inferred from hints
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
         yield

@@ -1,0 +1,79 @@
+"""The logged model on its own: raw rows in, no pickle, loadable with nothing but its own files."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.artifacts
+import mlflow.pyfunc
+import pytest
+
+import tracking
+from sandbox import ROOT, log_a_model
+from tasks import data
+
+UV = ROOT / ".tools" / "bin" / "uv"
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    return log_a_model(tmp_path_factory.mktemp("logged"))
+
+
+def test_the_model_asks_for_the_raw_columns_only(logged):
+    uri, model_uri, raw = logged
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    assert model.metadata.get_input_schema().input_names() == data.RAW_COLUMNS
+    assert list(model.predict(raw)) == list(tracking.load_model(model_uri, uri).predict(raw))
+
+
+def test_no_file_of_the_model_is_a_pickle(logged):
+    uri, model_uri, _ = logged
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert (folder / "artifacts" / "estimator.skops").is_file()
+    for file in files:
+        # pickle protocol 2+ starts with b"\x80"; skops files are zip archives of JSON and arrays
+        assert not file.read_bytes().startswith(b"\x80"), file
+        assert file.suffix not in (".pkl", ".pickle", ".cloudpickle"), file
+
+
+def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path):
+    uri, model_uri, raw = logged
+    # a folder outside the project, with only the model's files
+    model_dir = tmp_path / "model"
+    shutil.copytree(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri), model_dir)
+    venv = tmp_path / "venv"
+    env = {
+        k: v for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "PYTHONPATH", "MLFLOW_TRACKING_URI") and not k.startswith("PYTEST")
+    }
+    env.update(UV_PYTHON_DOWNLOADS="never", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+               MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false")
+    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for command in (
+        [UV, "venv", "--quiet", "--python", python_version, venv],
+        [UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", "-r", model_dir / "requirements.txt"],
+    ):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+
+    rows = raw.sample(20, random_state=0)
+    predict = (
+        "import io, json, sys, mlflow.pyfunc, pandas as pd\n"
+        "rows = pd.read_json(io.StringIO(sys.stdin.read()), orient='split')\n"
+        "print(json.dumps(mlflow.pyfunc.load_model('model').predict(rows).tolist()))\n"
+        "import tasks, tracking\n"  # where the model's code came from: its own files
+        "print(json.dumps([tasks.__file__, tracking.__file__]))\n"
+    )
+    done = subprocess.run(
+        [venv / "bin" / "python", "-I", "-c", predict], input=rows.to_json(orient="split"),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    predictions, sources = [json.loads(line) for line in done.stdout.strip().splitlines()[-2:]]
+    assert predictions == list(tracking.load_model(model_uri, uri).predict(rows))
+    assert all(Path(source).is_relative_to(model_dir) for source in sources)

@@ -1,0 +1,123 @@
+"""The model every fit logs: raw rows in, predictions out.
+
+It is an MLflow model from code (no pickle): tracking/model_code.py, which
+MLflow runs to load it, the estimator saved with skops, and, as code paths,
+tasks/data.py and tasks/rows.py (the dataset and its derived features, the
+very functions the feature tasks use) and this package (the reviewed skops
+types). Loaded anywhere, with only its requirements.txt installed, it
+computes the derived features from raw rows itself.
+"""
+import shutil
+import tempfile
+from pathlib import Path
+
+from tracking.model_files import SKOPS_TRUSTED_TYPES, refuse_untrusted
+
+ESTIMATOR_ARTIFACT = "estimator"
+ESTIMATOR_FILE = "estimator.skops"
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+PROJECT = Path(__file__).resolve().parents[1]
+# The project code a model needs, relative to the project folder
+SHIPPED_CODE = {
+    "tasks": ["__init__.py", "data.py", "rows.py"],
+    "tracking": sorted(p.name for p in Path(__file__).parent.glob("*.py")),
+}
+
+
+class RawRowsClassifier:
+    """A fitted estimator that takes raw rows: the derived features are computed on the way in."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def predict(self, raw):
+        from tasks import rows
+
+        return self.estimator.predict(rows.model_input(raw))
+
+
+def load_estimator(path, trusted=SKOPS_TRUSTED_TYPES):
+    """The skops file at `path`, refused if it holds a type outside `trusted`."""
+    import skops.io
+
+    needed = skops.io.get_untrusted_types(file=path)
+    refuse_untrusted(needed, what=str(path), trusted=trusted)
+    return skops.io.load(path, trusted=needed)
+
+
+def python_model():
+    """The mlflow.pyfunc.PythonModel that model_code.py hands to MLflow."""
+    import pandas as pd
+    from mlflow.pyfunc import PythonModel
+
+    class RawRowsModel(PythonModel):
+        def load_context(self, context):
+            self.classifier = RawRowsClassifier(load_estimator(context.artifacts[ESTIMATOR_ARTIFACT]))
+
+        # the type hint tells MLflow to pass the rows as they come; the signature checks them
+        def predict(self, context, model_input: pd.DataFrame, params=None):
+            return self.classifier.predict(model_input)
+
+    return RawRowsModel()
+
+
+def log_raw_model(name, estimator, raw_example, pip_requirements):
+    """Log `estimator` as a model from code that takes the raw columns of `raw_example`."""
+    import mlflow
+    import skops.io
+    from mlflow.models import infer_signature
+
+    from tracking.model_files import trusted_types_for
+
+    trusted_types_for(estimator)  # refuses a type outside the reviewed list before anything is logged
+    predictions = RawRowsClassifier(estimator).predict(raw_example)
+    with tempfile.TemporaryDirectory() as folder:
+        estimator_file = Path(folder, ESTIMATOR_FILE)
+        skops.io.dump(estimator, estimator_file)
+        mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(MODEL_CODE),
+            artifacts={ESTIMATOR_ARTIFACT: str(estimator_file)},
+            code_paths=_stage_code(Path(folder, "code")),
+            signature=infer_signature(raw_example, predictions),
+            input_example=raw_example,
+            pip_requirements=pip_requirements,
+        )
+
+
+def _stage_code(folder):
+    """Copies of the project code the model needs, one folder per package."""
+    staged = []
+    for package, files in SHIPPED_CODE.items():
+        (folder / package).mkdir(parents=True)
+        for file in files:
+            shutil.copy(PROJECT / package / file, folder / package / file)
+        staged.append(str(folder / package))
+    return staged
+
+
+def load_raw_model(local_path):
+    """The model downloaded to `local_path`, built from this project's code, not the model's.
+
+    Only data is read from the model's files: the estimator (skops, checked
+    against this project's SKOPS_TRUSTED_TYPES, not a list stored with the
+    model) and the shipped feature code, which must equal this project's, so
+    that what runs here is what the model would run.
+    """
+    import yaml
+
+    from tracking.model_files import UntrustedModelError
+
+    local = Path(local_path)
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("python_function", {})
+    artifacts = flavor.get("artifacts", {})
+    if "model_code_path" not in flavor or ESTIMATOR_ARTIFACT not in artifacts or "python_model" in flavor:
+        raise UntrustedModelError(f"{local_path} is not a model from code with a skops estimator; refusing to load it")
+    shipped = local / flavor["code"]
+    for file in SHIPPED_CODE["tasks"]:
+        if (shipped / "tasks" / file).read_bytes() != (PROJECT / "tasks" / file).read_bytes():
+            raise ValueError(
+                f"{local_path} computes its features with another tasks/{file} than this project's: "
+                "rebuild so that the models are trained with the current features"
+            )
+    return RawRowsClassifier(load_estimator(local / artifacts[ESTIMATOR_ARTIFACT]["path"]))
