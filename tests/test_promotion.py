@@ -7,6 +7,7 @@ One project, built five times in a row (module fixture `builds`):
   back    a dummy-only grid again, one fit reused: the champion stays
   split   that grid with another test_size: the champion is re-evaluated on the new folds, and stays
   noop    the same again: nothing to do
+  target  the target column renamed: the two cannot be compared, and the challenger wins
 """
 import subprocess
 from dataclasses import dataclass
@@ -17,6 +18,17 @@ import tracking
 from sandbox import ROOT, make_project
 
 MODEL_NAME = "iris-classifier"
+# appended to the project's tasks/data.py: the same flowers, another target column
+RENAMED_TARGET = '''
+
+TARGET = "species"
+_get_with_target = get
+
+
+def get(product):
+    _get_with_target(product)
+    pd.read_parquet(str(product)).rename(columns={"target": TARGET}).to_parquet(str(product))
+'''
 DUMMY_GRID = [{"model": "sklearn.dummy.DummyClassifier", "strategy": ["most_frequent", "uniform"]}]
 # most_frequent's fit is reused from the first build; prior is a new one
 OTHER_DUMMY_GRID = [{"model": "sklearn.dummy.DummyClassifier", "strategy": ["most_frequent", "prior"]}]
@@ -60,7 +72,10 @@ def builds(tmp_path_factory):
     build("back", OTHER_DUMMY_GRID)
     build("split", OTHER_DUMMY_GRID, "--env--test_size", "0.4")
     project.build("--env--test_size", "0.4")
-    steps["noop"] = {r.info.run_id for r in all_runs(project.client())}
+    project.after_noop = {r.info.run_id for r in all_runs(project.client())}
+    with open(project.path / "tasks" / "data.py", "a") as data_py:
+        data_py.write(RENAMED_TARGET)
+    build("target", OTHER_DUMMY_GRID, "--env--test_size", "0.4")
     project.steps = steps
     return project
 
@@ -110,7 +125,16 @@ def test_a_worse_grid_leaves_the_champion_and_the_record_says_kept_with_both_sco
     assert "±" in tags["champion.incumbent"] and "held-out" in tags["champion.incumbent"]
     assert "logged scores" in tags["champion.rule"]
     # only a promoted challenger becomes a registered version
-    assert len(builds.client().search_model_versions(f"name = '{MODEL_NAME}'")) == 2
+    registered = {v.run_id for v in builds.client().search_model_versions(f"name = '{MODEL_NAME}'")}
+    assert len(registered) == 3 and tags["champion.run_id"] not in registered
+
+
+def test_a_renamed_target_cannot_be_compared_and_the_challenger_wins_saying_why(builds):
+    target = builds.steps["target"]
+    assert target.compare.data.tags["champion.decision"] == "promoted"
+    assert target.champion != builds.steps["split"].champion
+    rule = builds.client().get_model_version(MODEL_NAME, target.champion).tags["promotion.rule"]
+    assert rule == "the champion cannot be compared: the target changed (target -> species)"
 
 
 def test_another_test_size_re_evaluates_the_champion_on_the_new_folds_first(builds):
@@ -132,7 +156,8 @@ def test_another_test_size_re_evaluates_the_champion_on_the_new_folds_first(buil
 def test_every_fit_has_its_builds_parent_and_a_no_op_rebuild_makes_no_run(builds):
     client = builds.client()
     fits = runs_with_role(client, "fit")
-    parents = {r.info.run_id: r for r in runs_with_role(client, "build")}
+    parents = {r.info.run_id: r for r in runs_with_role(client, "build") if r.info.run_id in builds.steps["split"].run_ids}
+    fits = [f for f in fits if f.info.run_id in builds.steps["split"].run_ids]  # before the target changed
     assert len(fits) == 2 + 8 + 1 + 2
     for fit in fits:
         parent = parents[fit.data.tags["mlflow.parentRunId"]]
@@ -147,7 +172,7 @@ def test_every_fit_has_its_builds_parent_and_a_no_op_rebuild_makes_no_run(builds
     [reused] = [client.get_run(run_id) for run_id in board["run_id"] if run_id in builds.steps["dummy"].run_ids]
     assert len(board) == 2
     assert reused.data.tags["mlflow.parentRunId"] != back_parent.info.run_id
-    assert builds.steps["noop"] == builds.steps["split"].run_ids
+    assert builds.after_noop == builds.steps["split"].run_ids
 
 
 def test_the_parent_holds_the_grid_the_leaderboard_and_the_decision(builds):
@@ -174,12 +199,13 @@ def test_a_tracked_build_ends_with_the_top_five_the_champion_and_how_to_browse(b
 
 
 def test_rollback_and_set_move_the_alias_and_refuse_what_cannot_be(builds):
-    first, second = builds.steps["dummy"].champion, builds.steps["default"].champion
-    assert alias(builds) == second
+    first, second, third = (builds.steps[name].champion for name in ("dummy", "default", "target"))
+    assert alias(builds) == third
 
-    rolled = champion_command(builds, "rollback")
-    assert rolled.returncode == 0, rolled.stderr
-    assert alias(builds) == first
+    for expected in (second, first):
+        rolled = champion_command(builds, "rollback")
+        assert rolled.returncode == 0, rolled.stderr
+        assert alias(builds) == expected
     # the first champion replaced nothing
     refused = champion_command(builds, "rollback")
     assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
@@ -188,14 +214,14 @@ def test_rollback_and_set_move_the_alias_and_refuse_what_cannot_be(builds):
     assert champion_command(builds, "set", second).returncode == 0
     assert alias(builds) == second
     refused = champion_command(builds, "set", "99")
-    assert refused.returncode != 0 and refused.stderr.strip() == f"bin/champion set: {MODEL_NAME} has no version '99' (registered: 1, 2)"
+    assert refused.returncode != 0 and refused.stderr.strip() == f"bin/champion set: {MODEL_NAME} has no version '99' (registered: 1, 2, 3)"
     assert alias(builds) == second
 
     history = champion_command(builds, "history")
     assert history.returncode == 0, history.stderr
     lines = history.stdout.strip().splitlines()
-    assert [line.split("version ")[1].split()[0] for line in lines] == [first, second, first, second]
+    assert [line.split("version ")[1].split()[0] for line in lines] == [first, second, third, second, first, second]
     assert "first champion" in lines[0] and f"replaced version {first}" in lines[1]
-    assert f"rollback from version {second}" in lines[2] and "set by hand" in lines[3]
+    assert f"rollback from version {third}" in lines[3] and "set by hand" in lines[5]
     other = champion_command(builds, "--env--registered_model_name", "nope", "history")
     assert other.returncode != 0 and "no registered model 'nope'" in other.stderr
