@@ -44,6 +44,7 @@ def preflight(dag, env, project):
             env["mlflow_tracking_uri"], settings.given_by(env["mlflow_tracking_uri"], env_file)
         )
         print(tracking.where_runs_go(tracking_uri, where))
+        tracking.join_build()  # before the workers fork, and before soopervisor's sbatch copies the environment
     fits = [t for t in to_run if "model" in t.params]
     if fits:
         _prepare_fits(fits, store=(tracking_uri, env["experiment_name"]) if tracked else None)
@@ -83,6 +84,38 @@ def fit_finished(task, product, params):
 def fit_failed(task, product, params):
     if params["track"]:
         tracking.finish_fit_run(params["mlflow_tracking_uri"], task.name, product["nb"], succeeded=False)
+        tracking.end_build(params["mlflow_tracking_uri"], "FAILED")
+
+
+def build_finished(dag):
+    """DAG on_finish: closes the build's parent run and, if compare ran, prints the build's summary."""
+    if (compare := _tracked(dag, "compare")) is not None:
+        tracking.end_build(compare.params["mlflow_tracking_uri"], "FINISHED")
+        if compare.exec_status.name == "Executed":
+            print(tracking.build_summary(compare.params["mlflow_tracking_uri"], compare.product["leaderboard"]))
+
+
+def build_failed(dag):
+    """DAG on_failure (a failed or interrupted build): closes the build's parent run FAILED."""
+    if (compare := _tracked(dag, "compare")) is not None:
+        tracking.end_build(compare.params["mlflow_tracking_uri"], "FAILED")
+
+
+# Task hooks that close the parent run where no process sees the whole build:
+# on SLURM each task is a job of its own, and the DAG's hooks never run.
+def last_task_finished(params):
+    if params["track"]:
+        tracking.end_build(params["mlflow_tracking_uri"], "FINISHED")
+
+
+def task_failed(params):
+    if params["track"]:
+        tracking.end_build(params["mlflow_tracking_uri"], "FAILED")
+
+
+def _tracked(dag, name):
+    task = dag[name] if name in list(dag) else None
+    return task if task is not None and task.params.get("track") else None
 
 
 def _will_run(task):

@@ -22,24 +22,30 @@
 # folds, smallest first; then by run name. The held-out score is shown beside
 # it but never decides: it is the unbiased estimate of how the champion will
 # do. The ranking is saved as `leaderboard.csv` and logged, with its chart, as
-# a run of the `<experiment>-compare` experiment. The best run's model becomes
-# the `champion` of the registered model `registered_model_name`.
+# a run of the `<experiment>-compare` experiment. The best run is then held
+# against the current `champion` of `registered_model_name` on equal terms: it
+# takes the alias only if its cross-validated mean beats the champion's by
+# more than `min_improvement`.
 
 # %% tags=["parameters"]
-upstream = ["fit-*"]
+upstream = ["fit-*", "features"]
 product = None
 track = False
 mlflow_tracking_uri = None
 experiment_name = "iris-grid"
 metric = "accuracy"
 registered_model_name = "iris-classifier"
+min_improvement = 0
+test_size = 0.3
+seed = 42
+cv_folds = 5
 
 # %%
 import pandas as pd
 from IPython.display import display
 
 import tracking
-from tasks import charts
+from tasks import charts, data, models
 
 # %% [markdown]
 # ## Leaderboard
@@ -57,20 +63,27 @@ charts.leaderboard_table(board, metric)
 
 # %% [markdown]
 # ## Chart and champion
+#
+# When the champion was scored on other data or other folds, its configuration
+# is cross-validated again on this build's folds (a run of this build) before
+# the two are compared.
 
 # %%
+def rescore(spec):
+    table = pd.read_parquet(upstream["features"])
+    return models.rescore(spec, table, data.TARGET, test_size, seed, cv_folds)
+
+
 if track:
     chart = charts.leaderboard_chart(board, metric)
-    champion, chart_image = tracking.record_comparison(
-        mlflow_tracking_uri, experiment_name, board, metric, chart, registered_model_name
+    decision, chart_image = tracking.record_comparison(
+        mlflow_tracking_uri, experiment_name, board, metric, chart, registered_model_name, min_improvement, rescore
     )
-    if champion.version == champion.previous_version:
-        print(f"{champion.name}@{tracking.CHAMPION_ALIAS} stays version {champion.version} (run {champion.run_id})")
+    where = f"{registered_model_name}@{tracking.CHAMPION_ALIAS}"
+    if decision.outcome == "kept":
+        print(f"{where} stays version {decision.version}: {decision.rule}")
     else:
-        was = f"version {champion.previous_version}" if champion.previous_version else "no version"
-        best = board.iloc[0]
-        print(f"{champion.name}@{tracking.CHAMPION_ALIAS} is now version {champion.version} "
-              f"(run {champion.run_id}, best by cross-validated {metric}: "
-              f"{best[f'cv_{metric}_mean']:.4f} ± {best[f'cv_{metric}_std']:.4f}; held-out {metric}: {best[metric]:.4f}); "
-              f"it was {was}")
+        was = f"version {decision.replaced}" if decision.replaced else "no version"
+        print(f"{where} is now version {decision.version} (run {decision.challenger.run_id}, "
+              f"cv_{metric}_mean {decision.challenger.text()}); it was {was}: {decision.rule}")
     display(chart_image)

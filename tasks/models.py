@@ -89,6 +89,15 @@ def cv_summary(fold_scores):
     return summary
 
 
+def rescore(spec, table, target, test_size, seed, folds):
+    """Score a configuration as a fit of this split would be: {cv_M_mean, cv_M_std} on
+    the training split's folds and the held-out M (a champion re-evaluated on new folds)."""
+    X_train, X_test, y_train, y_test = split(table, target, test_size, seed)
+    estimator = build(spec, seed)
+    held_out = evaluate(y_test, clone(estimator).fit(X_train, y_train).predict(X_test))
+    return {**cv_summary(cross_validate(estimator, X_train, y_train, folds, seed)), **held_out}
+
+
 def _load_classifier(dotted_path):
     module_name, _, class_name = str(dotted_path).rpartition(".")
     try:

@@ -131,7 +131,7 @@ def test_score_reads_a_batch_of_measurements_from_a_csv(crowned):
     assert len(crowned.fit_runs()) == 9
 
 
-def test_the_alias_moves_only_when_the_best_run_changes(project):
+def test_the_same_runs_or_a_forced_rebuild_leave_the_alias_where_it_is(project):
     project.build()
     client = project.client()
     first = champion_version(client)
@@ -146,13 +146,14 @@ def test_the_alias_moves_only_when_the_best_run_changes(project):
     assert versions(client) == {str(first.version): first.run_id}
     assert champion_version(client).version == first.version
 
-    # a forced build makes new runs: the new best is registered, the old version stays
+    # a forced build makes new runs that score as the champion did: a tie, and the champion stays
     project.build("--force")
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
-    second = champion_version(client)
-    assert second.run_id == board.iloc[0]["run_id"] != first.run_id
-    assert int(second.version) == int(first.version) + 1
-    assert versions(client) == {str(first.version): first.run_id, str(second.version): second.run_id}
+    assert board.iloc[0]["run_id"] != first.run_id
+    assert versions(client) == {str(first.version): first.run_id}
+    assert champion_version(client).version == first.version
+    decision = compare_runs(client)[-1].data.tags
+    assert decision["champion.decision"] == "kept" and "does not beat" in decision["champion.rule"]
 
 
 @pytest.fixture(scope="module")

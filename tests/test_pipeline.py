@@ -162,6 +162,9 @@ def test_a_failing_fit_leaves_a_failed_run_and_a_rebuild_reruns_only_it(project)
     report = open(client.download_artifacts(failed[0].info.run_id, tracking.REPORT_ARTIFACT)).read()
     assert "Out of bag estimation only available if bootstrap=True" in report
     assert not (project.path / "products" / "leaderboard.csv").exists()
+    # the build's parent run, which holds every fit, failed with it
+    [parent] = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert client.get_run(parent).info.status == "FAILED"
 
     # after the fix, only what failed runs again
     entries = project.grid()
@@ -175,6 +178,9 @@ def test_a_failing_fit_leaves_a_failed_run_and_a_rebuild_reruns_only_it(project)
     ]
     assert sorted(r.info.status for r in rerun) == ["FAILED"] + ["FINISHED"] * 9
     assert (project.path / "products" / "leaderboard.csv").exists()
+    [rebuilt] = [r for r in rerun if r.info.run_id in new]
+    assert rebuilt.data.tags["mlflow.parentRunId"] != parent
+    assert client.get_run(rebuilt.data.tags["mlflow.parentRunId"]).info.status == "FINISHED"
 
 
 def test_a_bad_grid_entry_stops_the_build_before_any_run(project):

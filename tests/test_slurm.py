@@ -146,6 +146,11 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, mlflow_server)
         )
     # each fit in a process of its own: its job's
     assert len({r.data.tags[tracking.PROCESS_TAG] for r in runs}) == 8
+    # yet one build: every fit a child of one parent run, which the last job closed
+    [parent] = client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'build'")
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["champion.decision"] == "first champion"
 
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     assert sorted(board["run_id"]) == sorted(r.info.run_id for r in runs)

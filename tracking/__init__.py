@@ -5,7 +5,10 @@ One import for callers (`import tracking`); the code lives by concern:
     names.py        artifact names, tags and the alias every module agrees on
     store.py        which store (the tracking URI), creating it, the tags of every run, closing dead runs
     fit_runs.py     one fit's MLflow run, from start to its report
-    champion.py     the leaderboard, the registry and the alias `champion`
+    builds.py       a build's parent run, which holds its fits as children
+    champion.py     the leaderboard, compare's run, the build's summary
+    promotion.py    the champion moves only when beaten: the decision and its record
+    registry.py     the alias `champion`: registering, moving, history, rollback
     model_files.py  saving and loading models with skops, never pickle
     reports.py      executed notebooks as HTML reports
     outage.py       a store that cannot be reached or written: detecting it, the one line
@@ -31,19 +34,22 @@ os.environ.update(TELEMETRY_OFF)
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
+from tracking.builds import BUILD_ENV, end_build, find_build_run, join_build  # noqa: E402
 from tracking.champion import (  # noqa: E402
-    Champion,
+    build_summary,
     check_model_name,
     compare_experiment,
-    crown,
     leaderboard,
     load_champion,
     read_run_ids,
     record_comparison,
 )
+from tracking.promotion import Decision  # noqa: E402
+from tracking.registry import Champion, RegistryError  # noqa: E402
 from tracking.fit_runs import TrackedRun, UntrackedRun, finish_fit_run, start_fit_run  # noqa: E402
 from tracking.model_files import SKOPS_TRUSTED_TYPES, UntrustedModelError, load_model, trusted_types_for  # noqa: E402
 from tracking.names import (  # noqa: E402
+    BUILD_TAG,
     CHAMPION_ALIAS,
     CONFUSION_MATRIX_ARTIFACT,
     LEADERBOARD_CHART,

@@ -1,21 +1,15 @@
-"""compare's side of MLflow: the leaderboard of a build's fits, the registry and the alias `champion`."""
+"""compare's side of MLflow: the leaderboard of a build's fits, compare's run, the build's summary.
+
+The champion's rule lives in promotion.py, the alias and its history in registry.py.
+"""
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
+from tracking import promotion
+from tracking.builds import build_identity, find_build_run, runs_of_build
 from tracking.model_files import load_model
-from tracking.names import CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, MODEL_ARTIFACT
+from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE
 from tracking.store import client, connect, prepare_store, run_tags
-
-
-@dataclass
-class Champion:
-    """The registered model version that the alias `champion` points at."""
-
-    name: str
-    version: str
-    run_id: str
-    previous_version: str | None  # where the alias pointed before, None if nowhere
 
 
 def read_run_ids(fit_products):
@@ -59,16 +53,19 @@ def compare_experiment(experiment_name):
     return f"{experiment_name}-compare"
 
 
-def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name):
-    """Log this build's comparison as a run of its own and crown its best fit.
+def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name,
+                      min_improvement=0, evaluate=None):
+    """Log this build's comparison as a run of its own and hold its best fit against the champion.
 
     The compare run holds the leaderboard as an MLflow table and `chart` as a
     PNG, the best run's cross-validated score (what ranked it) and its
     held-out scores (the unbiased estimate of how the champion will do; they
-    never decide the ranking). The best run's model becomes the champion of
-    `registered_model_name` (see `crown`); its version is tagged with those
-    scores too. A failure on the way leaves the compare run FAILED.
-    Returns the Champion and the chart as an image for the notebook.
+    never decide the ranking). The decision (tracking/promotion.py) is tagged
+    on it and on the build's parent run, which also gets the leaderboard
+    (every run it ranked) and a link to the compare run; a version it
+    registers is tagged with those scores too. A failure on the way leaves
+    the compare run FAILED. Returns the Decision and the chart as an image
+    for the notebook.
     """
     import mlflow
 
@@ -76,73 +73,72 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
 
     experiment_id = prepare_store(tracking_uri, compare_experiment(experiment_name))
     best = board.iloc[0]
+    identity = build_identity()
     scores = {f"best_cv_{metric}_{stat}": float(best[f"cv_{metric}_{stat}"]) for stat in ("mean", "std")}
     # a held-out metric is one with a cross-validated counterpart
     scores |= {f"held_out_{m}": float(best[m]) for m in board.columns if f"cv_{m}_mean" in board.columns}
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"compare-{metric}",
-        tags=run_tags("compare"),
+        tags={**run_tags("compare"), **({BUILD_TAG: identity} if identity else {})},
     ) as run:
-        mlflow.log_params({"metric": metric, "fits": len(board), "ranked_by": f"cv_{metric}_mean"})
+        mlflow.log_params({"metric": metric, "fits": len(board), "ranked_by": f"cv_{metric}_mean",
+                           "min_improvement": min_improvement})
         mlflow.log_metrics(scores)
         mlflow.log_table(board, LEADERBOARD_TABLE)
         image = TrackedRun(run.info.run_id).log_figure(chart, LEADERBOARD_CHART)
-        champion = crown(tracking_uri, registered_model_name, best["run_id"])
-        registry = client(tracking_uri)
-        for key, value in scores.items():
-            registry.set_model_version_tag(champion.name, champion.version, key.removeprefix("best_"), f"{value:.6g}")
-        mlflow.set_tags(
-            {"champion.model": champion.name, "champion.version": champion.version, "champion.run_id": champion.run_id}
+        version_tags = {key.removeprefix("best_"): f"{value:.6g}" for key, value in scores.items()}
+        decision = promotion.decide(
+            tracking_uri, registered_model_name, best["run_id"], metric, min_improvement, evaluate, version_tags
         )
-    return champion, image
+        mlflow.set_tags({"champion.model": registered_model_name, "champion.run_id": best["run_id"], **decision.tags()})
+    if (parent := find_build_run(tracking_uri)) is not None:
+        record_on_build(tracking_uri, parent.info.run_id, board, run.info.run_id, registered_model_name, decision)
+    return decision, image
 
 
-def crown(tracking_uri, registered_model_name, run_id):
-    """Point the alias `champion` of `registered_model_name` at the model of `run_id`.
+def record_on_build(tracking_uri, parent_run_id, board, compare_run_id, registered_model_name, decision):
+    """The build's summary on its parent run: the grid it ranked, the leaderboard, the decision."""
+    store = client(tracking_uri)
+    store.log_table(parent_run_id, board, LEADERBOARD_TABLE)
+    store.log_param(parent_run_id, "grid", _grid_text(board))
+    store.log_param(parent_run_id, "fits.ranked", len(board))
+    tags = {"compare.run_id": compare_run_id, "champion.model": registered_model_name, **decision.tags()}
+    for key, value in tags.items():
+        store.set_tag(parent_run_id, key, value)
+    store.log_metric(parent_run_id, f"best_cv_{decision.metric}_mean", decision.challenger.mean)
 
-    The run's model is registered as a new version only if no version holds it
-    yet, so comparing the same runs again changes nothing. Earlier versions
-    stay in the registry; only the alias moves.
-    """
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-    registry = client(tracking_uri)
-    try:
-        previous = registry.get_registered_model(registered_model_name).aliases.get(CHAMPION_ALIAS)
-    except MlflowException as error:
-        if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        previous = None
-    registered = registry.search_model_versions(f"name = '{registered_model_name}' and run_id = '{run_id}'")
-    if registered:
-        version = min(registered, key=lambda v: int(v.version)).version
+def _grid_text(board):
+    counts = board["model_family"].value_counts().sort_index()
+    return ", ".join(f"{family} x{count}" for family, count in counts.items())
+
+
+def build_summary(tracking_uri, leaderboard_csv, top=5):
+    """The lines a tracked build ends with: the top of the leaderboard, the
+    champion's version and what it was before, and how to browse the runs."""
+    import pandas as pd
+
+    from tracking.store import redacted
+
+    board = pd.read_csv(leaderboard_csv)
+    [compare_run] = runs_of_build(tracking_uri, "compare")[-1:] or [None]
+    tags = compare_run.data.tags if compare_run else {}
+    metric = tags.get("champion.metric", "accuracy")
+    lines = [f"Leaderboard, top {min(top, len(board))} of {len(board)} by cv_{metric}_mean (± std; held-out {metric}):"]
+    for place, row in enumerate(board.head(top).itertuples(index=False), 1):
+        row = row._asdict()
+        lines.append(f"  {place}. {row['run_name']}  {row[f'cv_{metric}_mean']:.4f} ± {row[f'cv_{metric}_std']:.4f}"
+                     f"  (held-out {row[metric]:.4f})")
+    if tags.get("champion.decision"):
+        was = f"version {tags['champion.replaced']}" if tags.get("champion.replaced") else "no version"
+        lines.append(f"Champion: {tags['champion.model']}@{CHAMPION_ALIAS} is version {tags['champion.version']}, "
+                     f"was {was} ({tags['champion.decision']}: {tags['champion.rule']})")
+    if tracking_uri.startswith("sqlite:"):
+        lines.append(f"Browse the runs: .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
     else:
-        version = _register(registry, registered_model_name, run_id).version
-    if previous is None or str(previous) != str(version):
-        registry.set_registered_model_alias(registered_model_name, CHAMPION_ALIAS, version)
-    return Champion(registered_model_name, str(version), run_id, None if previous is None else str(previous))
-
-
-def _register(registry, registered_model_name, run_id):
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
-
-    experiment_id = registry.get_run(run_id).info.experiment_id
-    [model] = registry.search_logged_models(
-        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
-    )
-    try:
-        registry.create_registered_model(
-            registered_model_name, description=f"The best model of a grid; the alias '{CHAMPION_ALIAS}' marks the current one."
-        )
-    except MlflowException as error:
-        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
-    return registry.create_model_version(
-        registered_model_name, source=model.model_uri, run_id=run_id, model_id=model.model_id
-    )
+        lines.append(f"Browse the runs: {redacted(tracking_uri)}")
+    return "\n".join(lines)
 
 
 def load_champion(tracking_uri, registered_model_name):

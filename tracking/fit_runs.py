@@ -4,6 +4,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from tracking.builds import PARENT_TAG, parent_run_id
 from tracking.model_files import pip_requirements
 from tracking.names import MODEL_ARTIFACT, REPORT_ARTIFACT
 from tracking.outage import store_answers
@@ -27,11 +28,15 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
     if mlflow.active_run() is not None:
         # left over by an earlier notebook in this worker process
         mlflow.end_run("FAILED")
+    parent = parent_run_id(tracking_uri, experiment_id, Path(str(record_path)).parent)
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=spec["name"],
         tags={
             **run_tags("fit"),
+            **({PARENT_TAG: parent} if parent else {}),
+            # the configuration, to train it again (a champion re-evaluated on other folds)
+            "model.params": json.dumps(spec["params"], sort_keys=True, default=str),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
         },
@@ -61,6 +66,8 @@ class TrackedRun:
         from mlflow.exceptions import MlflowException
 
         with known_mlflow_warnings_silenced():
+            # MLflow's dataset keeps no target name: a champion's is compared with a challenger's
+            mlflow.set_tag("data.target", target)
             dataset = mlflow.data.from_pandas(table, source=str(source), targets=target, name=name)
             try:
                 mlflow.log_input(dataset, context=context)

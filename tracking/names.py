@@ -6,5 +6,6 @@ CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
 LEADERBOARD_TABLE = "leaderboard.json"
 LEADERBOARD_CHART = "leaderboard.png"
 CHAMPION_ALIAS = "champion"
-ROLE_TAG = "grid.role"  # "fit", "compare", "build": what made the run, so none is mistaken for another
+ROLE_TAG = "grid.role"  # "fit", "compare", "build" (a build's parent run), "evaluation" (a champion re-evaluated)
 PROCESS_TAG = "grid.process"  # host:pid:start time of the process that made the run
+BUILD_TAG = "grid.build"  # host:pid:start time of the process that rendered the build (tracking.builds)
