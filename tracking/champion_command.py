@@ -12,20 +12,23 @@ import sys
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # before MLflow is imported: no INFO lines
 
 from tracking import registry  # noqa: E402
-from tracking.store import check_tracking_uri  # noqa: E402
+from tracking.store import check_tracking_uri, resolve_tracking_uri  # noqa: E402
 
 USAGE = "bin/champion [--env--mlflow_tracking_uri URI] [--env--registered_model_name NAME] history | rollback | set VERSION"
 
 
 def settings(overrides):
-    """env.yaml's tracking URI and registered model name, with --env-- overrides."""
+    """The tracking URI, where it came from, and the registered model name: env.yaml's,
+    with --env-- overrides; the URI in MLflow's order, as a build takes it."""
     from pathlib import Path
 
     from ploomber.env.envdict import EnvDict
 
     env = dict(EnvDict("env.yaml", path_to_here=Path.cwd()))
     env.update(overrides)
-    return str(env["mlflow_tracking_uri"]), str(env["registered_model_name"])
+    given_by = "--env--mlflow_tracking_uri" if "mlflow_tracking_uri" in overrides else "env.yaml"
+    tracking_uri, where = resolve_tracking_uri(env["mlflow_tracking_uri"], given_by)
+    return tracking_uri, where, str(env["registered_model_name"])
 
 
 def parse(argv):
@@ -48,8 +51,12 @@ def parse(argv):
 
 def main(argv):
     parsed, overrides = parse(argv)
-    tracking_uri, name = settings(overrides)
-    if problem := check_tracking_uri(tracking_uri):
+    try:
+        tracking_uri, where, name = settings(overrides)
+        problem = check_tracking_uri(tracking_uri, where)
+    except ValueError as error:  # MLFLOW_TRACKING_URI asked for and not set
+        problem = str(error)
+    if problem:
         print(f"bin/champion: {problem}", file=sys.stderr)
         return 1
     try:
