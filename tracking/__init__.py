@@ -45,7 +45,7 @@ from tracking.names import (  # noqa: E402
     REPORT_ARTIFACT,
     ROLE_TAG,
 )
-from tracking.reports import notebook_to_html  # noqa: E402
+from tracking.reports import REPORT_SIZE_LIMIT, notebook_to_html  # noqa: E402
 from tracking.store import (  # noqa: E402
     artifact_location,
     check_tracking_uri,
