@@ -16,6 +16,10 @@ from ploomber.executors.parallel import TaskBuildWrapper
 from ploomber.messagecollector import BuildExceptionsCollector, Message
 from tqdm.auto import tqdm
 
+# Imported here because pipeline.yaml names this executor: Ploomber imports it
+# before building any task, so the patches apply to every task of the grid.
+import ploomber_patches  # noqa: F401,E402  (patches Ploomber on import)
+
 READY = {TaskStatus.WaitingExecution, TaskStatus.WaitingDownload}
 
 
