@@ -80,21 +80,31 @@ def start(parent_pid, stop_signals):
     threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
 
 
+# The DAG being built: set by executor.Parallel before it forks the workers,
+# which so inherit it.
+building = None
+
+
 class BuildTask:
-    """Builds one task in a worker; picklable, like Ploomber's TaskBuildWrapper."""
+    """Builds one task in a worker, like Ploomber's TaskBuildWrapper, but
+    pickled as the task's name and status only: a task holds its DAG."""
 
     def __init__(self, task):
-        self.task = task
+        self.name, self.exec_status = task.name, task.exec_status
 
     def __call__(self):
         if _state.stop is not None:
             return NotStarted(_state.stop)
+        task = building[self.name]
+        # as the main process sees it now (the worker's copy is from the fork);
+        # the property's setter would also update downstream tasks
+        task._exec_status = self.exec_status
         failed_requests = _FailedRequests()
         _state.in_task, _state.interrupted_at = True, None
         try:
-            return self.task._build(catch_exceptions=True)
+            return task._build(catch_exceptions=True)
         except Exception as error:
-            return _failure(self.task, error, failed_requests.first)
+            return _failure(task, error, failed_requests.first)
         finally:
             _state.in_task = False
             failed_requests.close()

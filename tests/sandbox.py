@@ -22,24 +22,35 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = [
     "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "executor.py", "workers.py", "build_lock.py",
-    "tasks", "scripts", ".gitignore",
+    "ploomber_patches.py", "tasks", "scripts", ".gitignore",
 ]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 
-# 64 fits: for the stress test and the benchmark
-WIDE_GRID = [
-    {
+def sized_grid(fits):
+    """Grid entries with `fits` fits (a multiple of 64), every fit as light as
+    those of the 64-fit grid: half random forests, half AdaBoost, of 5 to 40
+    estimators; larger grids add values of hyperparameters that cost nothing."""
+    if fits <= 0 or fits % 64:
+        raise ValueError(f"a sized grid has a multiple of 64 fits, not {fits}")
+    k = fits // 64
+    forest = {
         "model": "sklearn.ensemble.RandomForestClassifier",
         "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
         "criterion": ["gini", "entropy"],
         "max_depth": [2, None],
-    },
-    {
+    }
+    if k > 1:
+        forest["min_samples_leaf"] = list(range(1, k + 1))
+    boost = {
         "model": "sklearn.ensemble.AdaBoostClassifier",
         "n_estimators": [5, 10, 15, 20, 25, 30, 35, 40],
-        "learning_rate": [0.25, 0.5, 1.0, 2.0],
-    },
-]
+        "learning_rate": [0.25, 0.5, 1.0, 2.0] if k == 1 else [round(0.05 * (i + 1), 2) for i in range(4 * k)],
+    }
+    return [forest, boost]
+
+
+# 64 fits: for the stress test and the benchmark
+WIDE_GRID = sized_grid(64)
 
 
 class Project:

@@ -1,5 +1,7 @@
 """End-to-end builds of the pipeline, checked through the MLflow store as a user would."""
+import re
 import subprocess
+from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
@@ -64,6 +66,55 @@ def test_tracked_build_logs_every_fit_whole(built_project):
     assert families == ["AdaBoostClassifier"] * 4 + ["RandomForestClassifier"] * 4
     for run in runs:
         assert_fit_run_is_whole(client, run, built_project)
+
+
+class References(HTMLParser):
+    """Every address an HTML page names (src, href, CSS url() and @import) and its <title>."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.addresses, self.title, self._in = [], "", None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self._in = tag
+        self.addresses += [value for name, value in attrs if name in ("src", "href", "srcset", "data") and value]
+        for name, value in attrs:
+            if name == "style" and value:
+                self.addresses += css_addresses(value)
+
+    def handle_data(self, text):
+        if self._in == "title":
+            self.title += text
+        elif self._in == "style":
+            self.addresses += css_addresses(text)
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+
+def css_addresses(css):
+    return re.findall(r"url\(\s*['\"]?([^'\")]+)", css) + re.findall(r"@import\s+['\"]([^'\"]+)", css)
+
+
+def assert_report_is_self_contained(html, run_name):
+    assert len(html.encode()) <= tracking.REPORT_SIZE_LIMIT
+    page = References(html)
+    assert page.title == run_name
+    outside = [a for a in page.addresses if not a.startswith(("#", "data:"))]
+    assert outside == [], f"the report loads from outside itself: {outside}"
+    assert "<script" not in html.lower()
+
+
+def test_reports_are_self_contained_and_small(built_project):
+    client = built_project.client()
+    for run in built_project.fit_runs():
+        html = open(client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)).read()
+        assert_report_is_self_contained(html, run.info.run_name)
+        # the notebook's outputs are all there: the scores table, the estimator, the confusion matrix
+        assert "<table" in html and "precision_macro" in html
+        assert run.data.tags["model.family"] + "(" in html
+        assert html.count('src="data:image/png;base64,') == 1
 
 
 def test_runs_are_tagged_with_the_commit(built_project):
@@ -161,6 +212,7 @@ def test_a_failing_fit_leaves_a_failed_run_and_a_rebuild_reruns_only_it(project)
     assert sorted(r.info.status for r in runs) == ["FAILED"] + ["FINISHED"] * 8
     report = open(client.download_artifacts(failed[0].info.run_id, tracking.REPORT_ARTIFACT)).read()
     assert "Out of bag estimation only available if bootstrap=True" in report
+    assert_report_is_self_contained(report, failed[0].info.run_name)
     assert not (project.path / "products" / "leaderboard.csv").exists()
     # the build's parent run, which holds every fit, failed with it
     [parent] = {r.data.tags["mlflow.parentRunId"] for r in runs}

@@ -84,12 +84,14 @@ def test_the_experiment_page_shows_the_build_as_one_row_that_expands_into_its_fi
         shutil.copy(tmp_path / "mlflow-ui.png", SCREENSHOT)
 
 
-def test_a_run_report_opens_in_the_ui(page, grid_on_server):
+def test_a_run_report_opens_in_the_ui(page, grid_on_server, tmp_path):
     client = MlflowClient(grid_on_server.url)
     experiment = client.get_experiment_by_name("iris-grid")
     run = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`{tracking.ROLE_TAG}` = 'fit'", max_results=1
     )[0]
+    elsewhere = []  # anything the page asks of another host than the server
+    page.on("request", lambda r: r.url.startswith(("http:", "https:")) and not r.url.startswith(grid_on_server.url) and elsewhere.append(r.url))
 
     with page.expect_response(lambda r: "/get-artifact?" in r.url and tracking.REPORT_ARTIFACT in r.url) as got:
         page.goto(
@@ -98,6 +100,16 @@ def test_a_run_report_opens_in_the_ui(page, grid_on_server):
         )
     assert got.value.ok
     # the UI shows the HTML artifact in a frame of its own
-    report = page.frame_locator("iframe").get_by_text(run.info.run_id)
-    report.wait_for()
-    assert run.info.run_name in report.inner_text()
+    report = page.frame_locator("iframe")
+    report.get_by_text(run.info.run_id).wait_for()
+    assert run.info.run_name in report.locator("body").inner_text()
+    # its outputs, styled by the report itself: the scores table and the confusion matrix
+    assert report.locator("table").first.is_visible()
+    image = report.locator('img[src^="data:image/png"]')
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert report.locator("h2").first.evaluate("h => getComputedStyle(h).borderBottomStyle") == "solid"
+    assert elsewhere == []
+    # to look at: the report's top half, beside the run's artifacts
+    page.get_by_role("button", name="Close", exact=True).click()
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.screenshot(path=tmp_path / "report-in-the-ui.png")

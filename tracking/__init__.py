@@ -60,7 +60,7 @@ from tracking.names import (  # noqa: E402
     ROLE_TAG,
 )
 from tracking.outage import StoreUnavailable, outage_line, store_answers, store_failure  # noqa: E402
-from tracking.reports import notebook_to_html  # noqa: E402
+from tracking.reports import REPORT_SIZE_LIMIT, notebook_to_html  # noqa: E402
 from tracking.store import (  # noqa: E402
     artifact_location,
     check_tracking_uri,

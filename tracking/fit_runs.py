@@ -136,7 +136,7 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
     try:
         mlflow.set_tag("ploomber.task", task_name)
         if Path(notebook_path).exists():
-            mlflow.log_text(notebook_to_html(notebook_path), REPORT_ARTIFACT)
+            mlflow.log_text(notebook_to_html(notebook_path, title=run.info.run_name), REPORT_ARTIFACT)
     except BaseException:
         if store_answers(tracking_uri, run.info.run_id):
             mlflow.end_run("FAILED")
