@@ -55,6 +55,8 @@ def preflight(dag, env, project):
 
 
 def _prepare_fits(fits, store):
+    import sklearn
+
     from tasks import models
 
     for task in fits:
