@@ -134,6 +134,11 @@ def test_a_killed_build_leaves_no_run_running_after_the_next_build(project):
     assert "Marked KILLED" in result.stdout
     finished_names = {r.info.run_name for r in runs if r.info.status == "FINISHED"}
     assert len(finished_names) == 8  # the grid is whole again
+    # the killed build's parent run too, and the new build's is closed
+    client = project.client()
+    experiment = client.get_experiment_by_name("iris-grid")
+    parents = client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'build'")
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
 
 
 # ------------------------------------------------------------ concurrency
