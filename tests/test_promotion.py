@@ -22,12 +22,11 @@ MODEL_NAME = "iris-classifier"
 RENAMED_TARGET = '''
 
 TARGET = "species"
-_get_with_target = get
+_load_with_target = load
 
 
-def get(product):
-    _get_with_target(product)
-    pd.read_parquet(str(product)).rename(columns={"target": TARGET}).to_parquet(str(product))
+def load():
+    return _load_with_target().rename(columns={"target": TARGET})
 '''
 DUMMY_GRID = [{"model": "sklearn.dummy.DummyClassifier", "strategy": ["most_frequent", "uniform"]}]
 # most_frequent's fit is reused from the first build; prior is a new one
