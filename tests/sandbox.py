@@ -229,23 +229,23 @@ def serving(command, ready_url, log_path, **popen_kwargs):
 class Relay:
     """A TCP relay from a free loopback port to `target_port` that can drop off
     the network for a while, as a blip between a build and its tracking server
-    would: while it is down, connections are refused and open ones are cut."""
+    would: while it is down, new connections are refused and nothing flows on
+    the open ones (TCP would retransmit), then it all resumes."""
 
     def __init__(self, target_port):
         self.target_port = target_port
         [self.port] = free_ports(1)
-        self.sockets, self.lock = [], threading.Lock()
+        self.flowing = threading.Event()
         self.up()
 
     def up(self):
         self.listener = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+        self.flowing.set()
 
     def down(self):
-        with self.lock:
-            for sock in [self.listener, *self.sockets]:
-                _shut(sock)
-            self.sockets = []
+        self.flowing.clear()
+        _shut(self.listener)
 
     def _accept(self, listener):
         while True:
@@ -254,15 +254,13 @@ class Relay:
                 server = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 return
-            with self.lock:
-                self.sockets += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source, sink):
+    def _pump(self, source, sink):
         try:
             while data := source.recv(1 << 16):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

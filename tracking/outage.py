@@ -35,6 +35,8 @@ def store_failure(errors):
             return "no answer in time"
         if isinstance(error, requests.exceptions.ConnectionError):
             return "connection refused" if "refused" in text.lower() else "connection failed"
+        if isinstance(error, requests.exceptions.ChunkedEncodingError):  # cut mid-answer: MLflow does not retry it
+            return "connection cut"
         if type(error).__name__ == "OperationalError":  # sqlite3, SQLAlchemy and database drivers
             return text.strip().splitlines()[0].removeprefix("(sqlite3.OperationalError) ")
         if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
