@@ -6,10 +6,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import build_lock
 import settings
 import tracking
-import workers
+from runner import lock, workers
 from tasks import data
 
 # Imported once, before the workers fork from this process, not once per worker.
@@ -29,8 +28,8 @@ def preflight(dag, env, project):
     experiment once, so parallel fits never race to create them, and closes
     the runs that dead builds left RUNNING.
     """
-    if build_lock.building():
-        build_lock.hold(PROJECT_FOLDER)
+    if lock.building():
+        lock.hold(PROJECT_FOLDER)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
     settings.check(env, env_file, values=bool(to_run))

@@ -21,8 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = [
-    "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "executor.py", "workers.py", "build_lock.py",
-    "ploomber_patches.py", "tasks", "scripts", ".gitignore",
+    "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "runner", "tasks", "scripts", ".gitignore",
 ]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
 

@@ -1,4 +1,4 @@
-"""ploomber_patches.py: Ploomber makes the same DAG of the grid with the patches as without."""
+"""runner/ploomber_patches.py: Ploomber makes the same DAG of the grid with the patches as without."""
 import json
 import subprocess
 import sys
@@ -17,7 +17,7 @@ from ploomber.spec import DAGSpec
 
 dag = DAGSpec("pipeline.yaml").to_dag()
 dag.render(show_progress=False)
-described = {"patched": "ploomber_patches" in __import__("sys").modules}
+described = {"patched": "runner.ploomber_patches" in __import__("sys").modules}
 for name in dag:
     task = dag[name]
     entry = {
@@ -54,7 +54,7 @@ def test_the_patches_change_nothing_ploomber_makes(tmp_path):
     unpatched = make_project(tmp_path / "unpatched")
     unpatched.set_grid(sized_grid(64))
     spec = yaml.safe_load((unpatched.path / "pipeline.yaml").read_text())
-    spec["executor"] = "parallel"  # Ploomber's own: executor.py, which loads the patches, is not imported
+    spec["executor"] = "parallel"  # Ploomber's own: runner/executor.py, which loads the patches, is not imported
     (unpatched.path / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
     with_patches, without = describe(patched), describe(unpatched)

@@ -33,11 +33,11 @@ from ploomber.executors.abc import Executor
 from ploomber.messagecollector import BuildExceptionsCollector
 from tqdm.auto import tqdm
 
-import workers
+from runner import workers
 
 # Imported here because pipeline.yaml names this executor: Ploomber imports it
 # before building any task, so the patches apply to every task of the grid.
-import ploomber_patches  # noqa: F401,E402  (patches Ploomber on import)
+from runner import ploomber_patches  # noqa: F401,E402  (patches Ploomber on import)
 
 READY = {TaskStatus.WaitingExecution, TaskStatus.WaitingDownload}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

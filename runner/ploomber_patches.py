@@ -10,7 +10,7 @@ every task of the DAG for its downstream ones and every upstream task of
 those (compare has 1,024). Only the layout of the injected cell changes. Ploomber has no hook for any of it, so the functions are
 replaced here, each by one that returns what the original returns.
 
-executor.py imports this module: pipeline.yaml names that executor, and
+runner/executor.py imports this module: pipeline.yaml names that executor, and
 Ploomber imports it before it builds any task, in every command that loads
 the pipeline (build, status, task, nb, and soopervisor's jobs).
 """
@@ -30,7 +30,7 @@ from ploomber.constants import TaskStatus
 TESTED_WITH = "0.23"
 if not ploomber.__version__.startswith(TESTED_WITH):
     raise ImportError(
-        f"ploomber_patches.py replaces internals of Ploomber {TESTED_WITH}, found {ploomber.__version__}: "
+        f"runner/ploomber_patches.py replaces internals of Ploomber {TESTED_WITH}, found {ploomber.__version__}: "
         "check each patch against the new version, then update TESTED_WITH"
     )
 
