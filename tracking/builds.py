@@ -90,6 +90,21 @@ def end_build(tracking_uri, status):
     on_failure in a local build, the last task's and a failing task's hooks on
     SLURM, where each task is a job and no process sees the whole build.
     """
+    if status == "FAILED":
+        # The build may have failed because the store is gone: asked once,
+        # without MLflow's retries, so that the build's one line comes at once.
+        # A parent left RUNNING is closed by the next build (PROCESS_TAG).
+        from tracking.outage import without_retries
+
+        with without_retries():
+            try:
+                return _close(tracking_uri, status)
+            except Exception:
+                return None
+    return _close(tracking_uri, status)
+
+
+def _close(tracking_uri, status):
     run = find_build_run(tracking_uri)
     if run is None:
         return None

@@ -91,7 +91,7 @@ def store_answers(tracking_uri, run_id):
         return True
     from tracking.store import client
 
-    with _no_retries():
+    with without_retries():
         try:
             client(tracking_uri).get_run(run_id)
         except Exception:
@@ -100,7 +100,7 @@ def store_answers(tracking_uri, run_id):
 
 
 @contextmanager
-def _no_retries():
+def without_retries():
     keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": PROBE_TIMEOUT_SECONDS}
     saved = {key: os.environ.get(key) for key in keys}
     os.environ.update(keys)
