@@ -29,8 +29,6 @@ WATCH_SECONDS = 0.5
 ORPHAN_GRACE_SECONDS = 5
 # a stop that some code swallowed (an `except Exception` around the cell's call) is raised again
 REDELIVER_SECONDS = 1.0
-# logs each database error with its traceback
-MLFLOW_DATABASE_LOGGER = "mlflow.store.db.utils"
 # where a stop waits until the code returns (see _interruptible)
 NOT_INTERRUPTIBLE = tuple(
     f"{os.sep}{name}{os.sep}" for name in ("mlflow", "sqlalchemy", "alembic", "logging", "IPython", "importlib")
@@ -76,7 +74,6 @@ def start(parent_pid, stop_signals):
         signal.signal(signum, _on_stop_signal)
     if os.getppid() != parent_pid:
         os._exit(1)
-    logging.getLogger(MLFLOW_DATABASE_LOGGER).addFilter(_quiet_store_failures)
     threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
 
 
@@ -113,21 +110,12 @@ class BuildTask:
 def _failure(task, error, first_failed_request):
     import tracking
 
-    chain = _causes(error)
+    chain = tracking.causes(error)
     if any(isinstance(e, FitInterrupted) for e in chain):
         return Failed(kind="interrupted", signum=_state.stop)
     if reason := tracking.store_failure(chain):
         return Failed(kind="store", reason=reason, since=first_failed_request or time.time())
     return Failed(message=Message(task=task, message=_format.exception(error), obj=error))
-
-
-def _causes(error):
-    chain, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    return chain
 
 
 def _on_stop_signal(signum, frame):
@@ -173,14 +161,6 @@ def _watch():
         if _state.stop is not None and _state.in_task and _due(now):
             # delivered to the main thread, which runs the task; it raises there if a cell runs
             signal.pthread_kill(_state.main_thread, signal.SIGUSR1)
-
-
-def _quiet_store_failures(record):
-    """Drops the tracebacks MLflow logs when its database cannot be written:
-    the build ends with one line that says so."""
-    import tracking
-
-    return not (record.exc_info and tracking.store_failure(_causes(record.exc_info[1])))
 
 
 class _FailedRequests(logging.Handler):

@@ -179,7 +179,9 @@ def test_a_tracking_server_gets_whole_runs_and_no_secrets(project, mlflow_server
     assert "s3cr3t-token" not in result.stdout + result.stderr
 
     client = MlflowClient(url)
-    runs = client.search_runs([client.get_experiment_by_name("iris-grid").experiment_id])
+    runs = client.search_runs(
+        [client.get_experiment_by_name("iris-grid").experiment_id], filter_string=f"tags.`{tracking.ROLE_TAG}` = 'fit'"
+    )
     assert statuses(runs) == ["FINISHED"] * 8
     for run in runs:
         assert set(run.data.metrics) == {*models.METRICS, *models.CV_METRICS}

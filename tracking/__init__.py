@@ -59,7 +59,7 @@ from tracking.names import (  # noqa: E402
     REPORT_ARTIFACT,
     ROLE_TAG,
 )
-from tracking.outage import StoreUnavailable, outage_line, store_answers, store_failure  # noqa: E402
+from tracking.outage import StoreUnavailable, causes, outage_line, store_answers, store_failure  # noqa: E402
 from tracking.reports import REPORT_SIZE_LIMIT, notebook_to_html  # noqa: E402
 from tracking.store import (  # noqa: E402
     artifact_location,

@@ -1,6 +1,7 @@
 """A tracking store that cannot be reached or written: telling it apart from a
 fit's own errors, checking it before a build, and the one line that says so."""
 import errno
+import logging
 import os
 import re
 import shutil
@@ -14,10 +15,32 @@ MIN_FREE_MIB = 100
 # what the on_failure hook allows a store to answer in, when the fit may have failed because of it
 PROBE_TIMEOUT_SECONDS = "5"
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+# logs each database error with its traceback
+MLFLOW_DATABASE_LOGGER = "mlflow.store.db.utils"
 
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or written; the message is one line naming it."""
+
+
+def causes(error):
+    """`error` and the exceptions it was raised from, innermost last."""
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _drop_store_failure_tracebacks(record):
+    """MLflow logs the traceback of each database error; when the store cannot
+    be written the build ends with one line that says so instead, in the main
+    process as in the workers."""
+    return not (record.exc_info and store_failure(causes(record.exc_info[1])))
+
+
+logging.getLogger(MLFLOW_DATABASE_LOGGER).addFilter(_drop_store_failure_tracebacks)
 
 
 def store_failure(errors):

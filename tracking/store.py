@@ -104,16 +104,12 @@ def prepare_store(tracking_uri, experiment_name):
     call it only to read the id. A store that cannot be reached or written
     raises StoreUnavailable, whose message is one line naming it.
     """
-    from tracking.outage import StoreUnavailable, store_failure, unreachable_line
+    from tracking.outage import StoreUnavailable, causes, store_failure, unreachable_line
 
     try:
         return _prepare_store(tracking_uri, experiment_name)
     except Exception as error:
-        chain, cause = [], error
-        while cause is not None:
-            chain.append(cause)
-            cause = cause.__cause__ or cause.__context__
-        if reason := store_failure(chain):
+        if reason := store_failure(causes(error)):
             raise StoreUnavailable(unreachable_line(tracking_uri, reason)) from error
         raise
 
