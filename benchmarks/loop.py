@@ -31,7 +31,7 @@ def features(folder):
     data.get(paths["get"])
     data.sepal(paths["sepal"], paths)
     data.petal(paths["petal"], paths)
-    data.features(paths["features"], paths, TEST_SIZE, SEED, CV_FOLDS)
+    data.features(paths["features"], paths)
     return paths["features"]
 
 
