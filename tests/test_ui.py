@@ -13,7 +13,6 @@ from mlflow.tracking import MlflowClient
 
 import tracking
 from sandbox import ROOT, require
-from tasks import models
 
 pytestmark = pytest.mark.server
 
