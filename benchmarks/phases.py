@@ -77,6 +77,8 @@ def pipeline(project, fits):
 
     from ploomber.spec import DAGSpec
 
+    from runner import ploomber_patches  # noqa: F401  (as the build's executor does)
+
     os.chdir(project.path)
     sys.path.insert(0, str(project.path))
     dag = DAGSpec("pipeline.yaml").to_dag()

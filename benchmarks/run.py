@@ -31,20 +31,29 @@ sys.path.insert(0, str(ROOT / "tests"))
 from sandbox import PLOOMBER, make_project, sized_grid  # noqa: E402
 
 STARTUP_FITS = 1024
+# Reading a process's PSS costs about 3 ms of CPU: sampled every 50 ms, the
+# tree of a build took a third of a core from its two workers.
+PSS_EVERY_SECONDS = 0.5
 
 
 def measure(command, cwd):
     """Wall time (s), CPU time (s, user + sys) and peak PSS (MiB) of `command` and all its children."""
     before = _children_cpu()
-    start = time.perf_counter()
-    process = psutil.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, _tree_pss(process))
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - start
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{process.stderr.read().decode()}")
+    with tempfile.TemporaryFile() as errors:  # a pipe left unread would block a build that writes much
+        start = time.perf_counter()
+        process = psutil.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        peak = 0
+        while True:
+            peak = max(peak, _tree_pss(process))
+            try:
+                process.wait(timeout=PSS_EVERY_SECONDS)
+                break
+            except psutil.TimeoutExpired:
+                pass
+        elapsed = time.perf_counter() - start
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{errors.read().decode()}")
     # every descendant has been waited for by its parent by now, so it counts
     return elapsed, _children_cpu() - before, peak / 2**20
 

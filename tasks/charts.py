@@ -3,14 +3,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 
+# A chart of more bars is unreadable, and costs seconds to draw: beyond it, the
+# table of the report and of the compare run lists every run.
+CHART_RUNS = 30
+
+
 def leaderboard_chart(board, metric):
-    """One bar per run: its cross-validated mean of `metric`, with an error bar
-    of ± one std over the folds, and its held-out score as a diamond. Runs are
-    grouped by model family, the best run (the first row) highlighted.
+    """One bar per run of the best CHART_RUNS: its cross-validated mean of
+    `metric`, with an error bar of ± one std over the folds, and its held-out
+    score as a diamond. Runs are grouped by model family, the best run (the
+    first row) highlighted.
 
     Families are ordered by their best cross-validated mean, the runs of a
     family by their rank in `board`.
     """
+    shown = f"Best {CHART_RUNS} of {len(board)} runs. " if len(board) > CHART_RUNS else ""
+    board = board.head(CHART_RUNS)
     mean, std = f"cv_{metric}_mean", f"cv_{metric}_std"
     best_run = board.iloc[0]["run_id"]
     families = board.groupby("model_family", sort=False)[mean].max().sort_values(ascending=False, kind="stable").index
@@ -41,7 +49,7 @@ def leaderboard_chart(board, metric):
     ax.set_xlim(low, 1.25)  # room for the labels right of a perfect score
     ax.set_xticks([t for t in ax.get_xticks() if low <= t <= 1.0])
     ax.set_xlabel(metric)
-    ax.set_title(f"{metric}: cross-validated mean ± std (bars), held-out (diamonds)", fontsize=10)
+    ax.set_title(f"{shown}{metric}: cross-validated mean ± std (bars), held-out (diamonds)", fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families]
     handles.append(plt.Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="none"))
     ax.legend(handles, [*families, f"held-out {metric}"], loc="lower right", fontsize=8)

@@ -13,7 +13,7 @@ import pytest
 
 import tracking
 from sandbox import ROOT, free_ports, make_project, serving
-from tasks import data, models
+from tasks import charts, data, models
 
 MODEL_NAME = "iris-classifier"
 
@@ -206,3 +206,19 @@ def test_loaded_served_and_scored_champion_agree_on_raw_rows(crowned, served):
 
     assert len(raw) > 0
     assert list(loaded.predict(raw)) == answer["predictions"] == list(scored["prediction"])
+
+
+def test_the_chart_of_a_large_grid_shows_its_best_runs_and_says_so():
+    runs = charts.CHART_RUNS + 15
+    board = pd.DataFrame({
+        "run_id": [f"id{i}" for i in range(runs)],
+        "run_name": [f"run{i}" for i in range(runs)],
+        "model_family": ["Forest", "Boost"] * (runs // 2) + ["Forest"] * (runs % 2),
+        "cv_accuracy_mean": [1 - i / 100 for i in range(runs)],
+        "cv_accuracy_std": [0.01] * runs,
+        "accuracy": [0.9] * runs,
+    })
+    [ax] = charts.leaderboard_chart(board, "accuracy").axes
+    shown = [label.get_text() for label in ax.get_yticklabels()]
+    assert sorted(shown) == sorted(board["run_name"].head(charts.CHART_RUNS))
+    assert ax.get_title().startswith(f"Best {charts.CHART_RUNS} of {runs} runs.")

@@ -57,12 +57,19 @@ def parent_run_id(tracking_uri, experiment_id, lock_folder):
     identity = build_identity()
     if identity is None:
         return None
-    with _locked(Path(str(lock_folder)) / LOCK_NAME):
-        if (run := find_build_run(tracking_uri, identity)) is not None:
-            return run.info.run_id
-        return client(tracking_uri).create_run(
-            experiment_id, run_name=build_run_name(identity), tags=build_tags(identity)
-        ).info.run_id
+    key = (tracking_uri, experiment_id, identity)
+    if key not in _parents_found:  # a worker looks it up for its first fit only
+        with _locked(Path(str(lock_folder)) / LOCK_NAME):
+            if (run := find_build_run(tracking_uri, identity)) is not None:
+                _parents_found[key] = run.info.run_id
+            else:
+                _parents_found[key] = client(tracking_uri).create_run(
+                    experiment_id, run_name=build_run_name(identity), tags=build_tags(identity)
+                ).info.run_id
+    return _parents_found[key]
+
+
+_parents_found = {}  # (tracking URI, experiment id, build identity) -> parent run id
 
 
 def find_build_run(tracking_uri, identity=None):

@@ -96,7 +96,7 @@ class TrackedRun:
             path = Path(folder, artifact_file)
             path.write_bytes(png.getvalue())
             mlflow.log_artifact(str(path))
-        return Image(png.getvalue())
+        return Image(png.getvalue(), alt=Path(artifact_file).stem.replace("_", " "))
 
     def log_model(self, estimator, raw_example):
         """Log the fitted `estimator` as a model that takes raw rows like `raw_example`."""

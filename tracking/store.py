@@ -1,5 +1,6 @@
 """The tracking store: which one, connecting to it, creating it once, the tags of
 every run, closing runs of dead builds."""
+import functools
 import os
 import re
 import socket
@@ -140,19 +141,25 @@ def warm_up():
     nbconvert's templates, MLflow's scan of the installed packages, setting up
     its ORM. Workers forked from here then start their first fit as fast as
     their next."""
+    import git  # noqa: F401  (MLflow reads a run's git context with it)
+    import matplotlib_inline.backend_inline  # noqa: F401
     import mlflow.pyfunc.loaders.code_model  # noqa: F401
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     import nbformat
+    import PIL.Image
     import skops.io  # noqa: F401
     import sqlalchemy.orm
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
+    import tracking.raw_model  # noqa: F401
     from tracking.model_files import pip_requirements
     from tracking.reports import html_exporter
 
     html_exporter().from_notebook_node(nbformat.v4.new_notebook())
     warn_dependency_requirement_mismatches(pip_requirements())
     sqlalchemy.orm.configure_mappers()
+    PIL.Image.init()  # its image formats, loaded when a figure is first saved
+    source_tags()
 
 
 def close_dead_runs(tracking_uri, experiment_name):
@@ -241,8 +248,13 @@ def run_tags(role):
     return {ROLE_TAG: role, PROCESS_TAG: process_identity(psutil.Process()), **source_tags()}
 
 
+@functools.cache
 def source_tags():
-    """MLflow's lineage tags for a build run from the working directory's git checkout; none outside one."""
+    """MLflow's lineage tags for a build run from the working directory's git checkout; none outside one.
+
+    Read once per process: a build's code is the code at its start (warm_up
+    reads it before the workers fork), whatever is committed meanwhile.
+    """
     def git(*args):
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
 
