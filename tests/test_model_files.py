@@ -77,3 +77,15 @@ def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path)
     predictions, sources = [json.loads(line) for line in done.stdout.strip().splitlines()[-2:]]
     assert predictions == list(tracking.load_model(model_uri, uri).predict(rows))
     assert all(Path(source).is_relative_to(model_dir) for source in sources)
+
+
+def test_logging_a_model_leaves_the_process_as_it_found_it(tmp_path):
+    # MLflow's check of the input example puts the model's code folder on
+    # sys.path and its code in sys.modules; a worker logs hundreds of models
+    path, modules = list(sys.path), set(sys.modules)
+    log_a_model(tmp_path / "first")
+    path_after_first, modules_after_first = list(sys.path), set(sys.modules)
+    log_a_model(tmp_path / "second")
+    assert sys.path == path_after_first == path
+    assert set(sys.modules) == modules_after_first
+    assert not any(name.startswith("code_model_") for name in set(sys.modules) - modules)
