@@ -14,6 +14,7 @@ the stop is not started.
 A thread watches the main process: if it is gone (SIGKILL, the OOM killer),
 the worker stops its task the same way and exits within a few seconds.
 """
+import gc
 import logging
 import os
 import signal
@@ -70,6 +71,11 @@ def start(parent_pid, stop_signals):
     those the main process stops on (not SIGINT if it ignores it)."""
     _state.parent = parent_pid
     _state.main_thread = threading.main_thread().ident
+    # Fits allocate many short-lived objects (data frames, trees, MLflow's ORM
+    # rows): collecting the young generation every 50,000 allocations instead
+    # of every 700 took 3 to 9% off a fit's CPU time. What the main process
+    # had before the fork is frozen out of the collector's sight (hooks.preflight).
+    gc.set_threshold(50_000, 20, 100)
     for signum in (*stop_signals, signal.SIGUSR1):
         signal.signal(signum, _on_stop_signal)
     if os.getppid() != parent_pid:
