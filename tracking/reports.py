@@ -65,4 +65,5 @@ def html_exporter():
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
+        optimistic_validation=True,  # the notebook checked once, not after each of a dozen preprocessors
     )
