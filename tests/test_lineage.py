@@ -44,3 +44,15 @@ def test_a_folder_that_is_no_git_checkout_builds_without_the_source_tags(project
     assert run.info.status == "FINISHED"
     assert "mlflow.source.git.commit" not in run.data.tags
     assert "git.dirty" not in run.data.tags
+
+
+def test_a_machine_without_git_builds_without_the_source_tags(project, tmp_path):
+    no_git = tmp_path / "bin"  # a PATH with Python's folder only
+    no_git.mkdir()
+    (no_git / "python").symlink_to(sys.executable)
+    project.set_grid(ONE_FIT)
+    project.build(env={"PATH": str(no_git)})
+
+    [run] = project.fit_runs()
+    assert run.info.status == "FINISHED"
+    assert "mlflow.source.git.commit" not in run.data.tags

@@ -11,6 +11,7 @@ identity, under a file lock beside the fits' records; every later fit of the
 build finds it there. A build that runs no fit makes no parent.
 """
 import fcntl
+import functools
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,19 +58,17 @@ def parent_run_id(tracking_uri, experiment_id, lock_folder):
     identity = build_identity()
     if identity is None:
         return None
-    key = (tracking_uri, experiment_id, identity)
-    if key not in _parents_found:  # a worker looks it up for its first fit only
-        with _locked(Path(str(lock_folder)) / LOCK_NAME):
-            if (run := find_build_run(tracking_uri, identity)) is not None:
-                _parents_found[key] = run.info.run_id
-            else:
-                _parents_found[key] = client(tracking_uri).create_run(
-                    experiment_id, run_name=build_run_name(identity), tags=build_tags(identity)
-                ).info.run_id
-    return _parents_found[key]
+    return _find_or_create_parent(tracking_uri, experiment_id, identity, str(lock_folder))
 
 
-_parents_found = {}  # (tracking URI, experiment id, build identity) -> parent run id
+@functools.cache  # a worker looks it up for its first fit only
+def _find_or_create_parent(tracking_uri, experiment_id, identity, lock_folder):
+    with _locked(Path(lock_folder) / LOCK_NAME):
+        if (run := find_build_run(tracking_uri, identity)) is not None:
+            return run.info.run_id
+        return client(tracking_uri).create_run(
+            experiment_id, run_name=build_run_name(identity), tags=build_tags(identity)
+        ).info.run_id
 
 
 def find_build_run(tracking_uri, identity=None):

@@ -139,9 +139,8 @@ def _prepare_store(tracking_uri, experiment_name):
 def warm_up():
     """Do in this process what a fit does once per process: imports, compiling
     nbconvert's templates, MLflow's scan of the installed packages, setting up
-    its ORM. Workers forked from here then start their first fit as fast as
-    their next."""
-    import git  # noqa: F401  (MLflow reads a run's git context with it)
+    its ORM, reading the git lineage. Workers forked from here then start
+    their first fit as fast as their next."""
     import matplotlib_inline.backend_inline  # noqa: F401
     import mlflow.pyfunc.loaders.code_model  # noqa: F401
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
@@ -160,6 +159,10 @@ def warm_up():
     sqlalchemy.orm.configure_mappers()
     PIL.Image.init()  # its image formats, loaded when a figure is first saved
     source_tags()
+    try:
+        import git  # noqa: F401  (MLflow reads a run's git context with it)
+    except ImportError:
+        pass  # no git executable: MLflow does without, and so does a build
 
 
 def close_dead_runs(tracking_uri, experiment_name):
