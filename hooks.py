@@ -28,7 +28,8 @@ def preflight(dag, env, project):
     experiment once, so parallel fits never race to create them, and closes
     the runs that dead builds left RUNNING.
     """
-    if lock.building():
+    building = lock.building()
+    if building:
         lock.hold(PROJECT_FOLDER)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
@@ -46,14 +47,16 @@ def preflight(dag, env, project):
         tracking.join_build()  # before the workers fork, and before soopervisor's sbatch copies the environment
     fits = [t for t in to_run if "model" in t.params]
     if fits:
-        _prepare_fits(fits, store=(tracking_uri, env["experiment_name"]) if tracked else None)
+        _validate_fits(fits)
+        if building:  # not `ploomber status` or `ploomber task`: no workers fork from them
+            warm_up_workers(store=(tracking_uri, env["experiment_name"]) if tracked else None)
     if tracked:
         tracking.prepare_store(tracking_uri, env["experiment_name"])  # only opens it, once it exists
         if closed := tracking.close_dead_runs(tracking_uri, env["experiment_name"]):
             print(f"Marked KILLED {len(closed)} run(s) left RUNNING by a build that died: {', '.join(closed)}")
 
 
-def _prepare_fits(fits, store):
+def _validate_fits(fits):
     import sklearn
 
     from tasks import models
@@ -64,10 +67,14 @@ def _prepare_fits(fits, store):
     # HTML diagram loads from outside the report), and drawing it cost each
     # fit 12 ms and 58 KB of notebook. Jupyter still shows the diagram.
     sklearn.set_config(display="text")
-    # What every worker would otherwise do on its first fit is done here, once,
-    # before they fork from this process. Creating a fresh store (MLflow's
-    # schema migrations) takes seconds too: a child process does it meanwhile.
-    # (workers.start: it exits if this process dies meanwhile)
+
+
+def warm_up_workers(store):
+    """Do here, once, what every worker would otherwise do on its first fit,
+    before the workers fork from this process. Creating a fresh store
+    (MLflow's schema migrations, `store` is (tracking URI, experiment) or
+    None) takes seconds too: a child process does it meanwhile (it exits if
+    this process dies meanwhile: workers.start)."""
     with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start, initargs=(os.getpid(), ())) as pool:
         created = pool.submit(tracking.prepare_store, *store) if store else None
         for module in FIT_IMPORTS:

@@ -89,3 +89,33 @@ def test_logging_a_model_leaves_the_process_as_it_found_it(tmp_path):
     assert sys.path == path_after_first == path
     assert set(sys.modules) == modules_after_first
     assert not any(name.startswith("code_model_") for name in set(sys.modules) - modules)
+
+
+SKOPS_LISTS = (
+    "import json, sys\n"
+    # what a build's process has loaded when it imports skops.io: Ploomber, MLflow, scikit-learn
+    "import ploomber.spec, ploomber_engine, mlflow, mlflow.store.tracking.sqlalchemy_store, sklearn.ensemble, tasks.models\n"
+    "{import_skops}\n"
+    "import skops.io._utils as utils, skops.io._trusted_types as types\n"
+    "print(json.dumps({{name: value for name, value in vars(types).items() if name.endswith('_TYPE_NAMES')}}))\n"
+    "print(utils.whichmodule.__module__, utils.whichmodule.__qualname__)\n"
+)
+
+
+def test_importing_skops_through_the_index_builds_the_same_trusted_types():
+    # skops' default trusted types depend on which module each scipy ufunc is
+    # found in first; the indexed lookup must find the same one
+    def lists(import_skops):
+        done = subprocess.run(
+            [sys.executable, "-c", SKOPS_LISTS.format(import_skops=import_skops)],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        names, whichmodule = done.stdout.strip().splitlines()[-2:]
+        return json.loads(names), whichmodule
+
+    indexed, whichmodule_after = lists("import tracking.model_files as m; m.import_skops_io()")
+    scanned, whichmodule = lists("import skops.io")
+    assert indexed == scanned
+    assert len(scanned["SCIPY_UFUNC_TYPE_NAMES"]) > 100  # the lists the scan builds
+    assert whichmodule_after == whichmodule == "skops.io._utils whichmodule"  # skops' own again, after the import

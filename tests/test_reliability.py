@@ -144,15 +144,16 @@ def test_a_killed_build_leaves_no_run_running_after_the_next_build(project):
 # ------------------------------------------------------------ concurrency
 
 
-def test_a_wide_grid_built_three_times_on_one_store_loses_no_run(project):
+def test_a_wide_grid_built_twice_on_one_store_loses_no_run(project):
+    # both workers writing at once, to a fresh store and then to one that holds runs
     project.set_grid(WIDE_GRID)
-    for build in range(3):
+    for build in range(2):
         project.build(*(["--force"] if build else []))
 
     client = project.client()
     runs = project.fit_runs()
-    assert len(runs) == 3 * 64
-    assert statuses(runs) == ["FINISHED"] * (3 * 64)
+    assert len(runs) == 2 * 64
+    assert statuses(runs) == ["FINISHED"] * (2 * 64)
     experiment_id = runs[0].info.experiment_id
     models_by_run, token = {}, None
     while True:

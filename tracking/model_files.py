@@ -1,4 +1,10 @@
 """Model files: saved with skops and the reviewed trusted types, never pickle."""
+import heapq
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+import warnings
 
 from tracking.store import connect
 
@@ -29,11 +35,20 @@ class UntrustedModelError(RuntimeError):
 
 def trusted_types_for(model):
     """The non-default skops types `model` needs; all must be in SKOPS_TRUSTED_TYPES."""
-    import skops.io
+    return _checked_dump(model)[1]
 
-    needed = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+
+def dump_estimator(model, path):
+    """Save `model` to `path` with skops, refusing a type outside SKOPS_TRUSTED_TYPES before writing."""
+    path.write_bytes(_checked_dump(model)[0])
+
+
+def _checked_dump(model):
+    skops_io = import_skops_io()
+    data = skops_io.dumps(model)  # serialized once, both to check the types and to save
+    needed = sorted(skops_io.get_untrusted_types(data=data))
     refuse_untrusted(needed, what=type(model).__name__)
-    return needed
+    return data, needed
 
 
 def load_model(model_uri, tracking_uri):
@@ -64,3 +79,97 @@ def refuse_untrusted(types, what, trusted=SKOPS_TRUSTED_TYPES):
         raise UntrustedModelError(
             f"{what} holds types outside SKOPS_TRUSTED_TYPES in tracking/model_files.py: {', '.join(untrusted)}"
         )
+
+
+def import_skops_io():
+    """skops.io, imported in a fraction of the time its import takes in a build.
+
+    On import skops lists scipy's ufuncs by the module each comes from, and
+    finds that module by trying every loaded module in turn, for each of some
+    800 ufuncs. A build's process has 4,500 modules loaded (Ploomber, MLflow,
+    scikit-learn), so that took 1.5 to 2.5 s of the start-up before any fit.
+    During the import only, skops' lookup goes through an index of which
+    modules hold which name; it answers exactly what the scan answers
+    (tests/test_model_files.py compares the lists skops builds either way).
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    finder = _IndexedLookupDuringImport()
+    sys.meta_path.insert(0, finder)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(finder)
+        if finder.patched is not None:
+            finder.patched.whichmodule = finder.original
+    return skops.io
+
+
+class _IndexedLookupDuringImport(importlib.abc.MetaPathFinder):
+    """Swaps skops.io._utils.whichmodule for an indexed one as soon as that module has run."""
+
+    MODULE = "skops.io._utils"
+
+    def __init__(self):
+        self.patched = self.original = None
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            if callable(getattr(module, "whichmodule", None)):
+                self.patched, self.original = module, module.whichmodule
+                module.whichmodule = _indexed_whichmodule(module.whichmodule)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _indexed_whichmodule(scan):
+    """skops' whichmodule(obj, name): the first module, in sys.modules order,
+    whose attribute `name` is `obj`. Modules whose attributes are not just
+    their __dict__ (a module __getattr__, a module still running, another
+    type) are asked every time; the others are looked up by name."""
+    index = {"size": -1}
+
+    def refresh():
+        modules = [(n, m) for n, m in sys.modules.copy().items() if n not in ("__main__", "__mp_main__") and m is not None]
+        holders, dynamic = {}, []
+        for position, (_, module) in enumerate(modules):
+            attributes = getattr(module, "__dict__", None)
+            if (
+                type(module) is not types.ModuleType
+                or not isinstance(attributes, dict)
+                or "__getattr__" in attributes
+                or getattr(getattr(module, "__spec__", None), "_initializing", False)
+            ):
+                dynamic.append(position)
+                continue
+            for name in attributes:
+                holders.setdefault(name, []).append(position)
+        index.update(size=len(sys.modules), modules=modules, holders=holders, dynamic=dynamic)
+
+    def whichmodule(obj, name):
+        if getattr(obj, "__module__", None) is not None or "." in name or hasattr(types.ModuleType, name):
+            return scan(obj, name)
+        if len(sys.modules) != index["size"]:
+            refresh()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for position in heapq.merge(index["holders"].get(name, ()), index["dynamic"]):
+                module_name, module = index["modules"][position]
+                try:
+                    found = getattr(module, name, None)
+                except (AttributeError, ImportError):
+                    continue
+                if found is obj:
+                    return module_name
+        return "__main__"
+
+    return whichmodule

@@ -13,7 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from tracking.model_files import SKOPS_TRUSTED_TYPES, refuse_untrusted
+from tracking.model_files import SKOPS_TRUSTED_TYPES, dump_estimator, import_skops_io, refuse_untrusted
 
 ESTIMATOR_ARTIFACT = "estimator"
 ESTIMATOR_FILE = "estimator.skops"
@@ -40,11 +40,10 @@ class RawRowsClassifier:
 
 def load_estimator(path, trusted=SKOPS_TRUSTED_TYPES):
     """The skops file at `path`, refused if it holds a type outside `trusted`."""
-    import skops.io
-
-    needed = skops.io.get_untrusted_types(file=path)
+    skops_io = import_skops_io()
+    needed = skops_io.get_untrusted_types(file=path)
     refuse_untrusted(needed, what=str(path), trusted=trusted)
-    return skops.io.load(path, trusted=needed)
+    return skops_io.load(path, trusted=needed)
 
 
 def python_model():
@@ -66,16 +65,12 @@ def python_model():
 def log_raw_model(name, estimator, raw_example, pip_requirements):
     """Log `estimator` as a model from code that takes the raw columns of `raw_example`."""
     import mlflow
-    import skops.io
     from mlflow.models import infer_signature
 
-    from tracking.model_files import trusted_types_for
-
-    trusted_types_for(estimator)  # refuses a type outside the reviewed list before anything is logged
     predictions = RawRowsClassifier(estimator).predict(raw_example)
     with tempfile.TemporaryDirectory() as folder:
         estimator_file = Path(folder, ESTIMATOR_FILE)
-        skops.io.dump(estimator, estimator_file)
+        dump_estimator(estimator, estimator_file)  # refuses a type outside the reviewed list before anything is logged
         with _nothing_left_behind_by_mlflow():
             mlflow.pyfunc.log_model(
                 name=name,

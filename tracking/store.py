@@ -146,14 +146,14 @@ def warm_up():
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
     import nbformat
     import PIL.Image
-    import skops.io  # noqa: F401
     import sqlalchemy.orm
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
     import tracking.raw_model  # noqa: F401
-    from tracking.model_files import pip_requirements
+    from tracking.model_files import import_skops_io, pip_requirements
     from tracking.reports import html_exporter
 
+    import_skops_io()
     html_exporter().from_notebook_node(nbformat.v4.new_notebook())
     warn_dependency_requirement_mismatches(pip_requirements())
     sqlalchemy.orm.configure_mappers()
