@@ -33,22 +33,12 @@ class UntrustedModelError(RuntimeError):
     """A model file that holds types outside SKOPS_TRUSTED_TYPES."""
 
 
-def trusted_types_for(model):
-    """The non-default skops types `model` needs; all must be in SKOPS_TRUSTED_TYPES."""
-    return _checked_dump(model)[1]
-
-
 def dump_estimator(model, path):
     """Save `model` to `path` with skops, refusing a type outside SKOPS_TRUSTED_TYPES before writing."""
-    path.write_bytes(_checked_dump(model)[0])
-
-
-def _checked_dump(model):
     skops_io = import_skops_io()
     data = skops_io.dumps(model)  # serialized once, both to check the types and to save
-    needed = sorted(skops_io.get_untrusted_types(data=data))
-    refuse_untrusted(needed, what=type(model).__name__)
-    return data, needed
+    refuse_untrusted(skops_io.get_untrusted_types(data=data), what=type(model).__name__)
+    path.write_bytes(data)
 
 
 def load_model(model_uri, tracking_uri):
