@@ -34,8 +34,10 @@ def preflight(dag, env, project):
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
     settings.check(env, env_file, values=bool(to_run))
-    if not to_run:
-        return  # skips scikit-learn's import, a second of every no-op build
+    if not to_run or lock.showing():
+        # Skips scikit-learn's import (1 to 1.6 s) and the data and model checks:
+        # a no-op build and `ploomber status` or `plot` fit nothing.
+        return
     if any("test_size" in t.params for t in to_run):
         settings.check_data(env, data.load()[data.TARGET])
     tracked = env["track"] and any(t.params.get("track") for t in to_run)

@@ -71,10 +71,10 @@ def check_seed(value):
 
 
 def check_compare_metric(value):
-    from tasks import models
+    from tasks.metrics import METRICS
 
-    if value not in models.METRICS:
-        return f"compare_metric {value!r} is not a metric the fits log; pick one of {', '.join(models.METRICS)}"
+    if value not in METRICS:
+        return f"compare_metric {value!r} is not a metric the fits log; pick one of {', '.join(METRICS)}"
     return None
 
 

@@ -59,9 +59,22 @@ def building():
     (`ploomber build`), not of `ploomber status`, `plot` or `task`."""
     from ploomber import DAG
 
-    frame = sys._getframe(1)
+    return _called_from(DAG._build)
+
+
+def showing():
+    """True when the DAG is being rendered only to be shown (`ploomber status`,
+    `ploomber plot`): nothing of it will run."""
+    from ploomber import DAG
+
+    return _called_from(DAG.status, DAG.plot)
+
+
+def _called_from(*functions):
+    codes = {function.__code__ for function in functions}
+    frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code is DAG._build.__code__:
+        if frame.f_code in codes:
             return True
         frame = frame.f_back
     return False

@@ -9,9 +9,8 @@ from sklearn.base import ClassifierMixin, clone
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
-# Logged beside each held-out metric M: its mean and std over the cross-validation folds
-CV_METRICS = tuple(f"cv_{metric}_{stat}" for metric in METRICS for stat in ("mean", "std"))
+from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
+
 
 
 class GridError(ValueError):

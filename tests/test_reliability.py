@@ -12,7 +12,7 @@ import skops.io
 from mlflow.tracking import MlflowClient
 
 import tracking
-from sandbox import WIDE_GRID, log_a_model
+from sandbox import PLOOMBER, WIDE_GRID, log_a_model
 from tasks import grid, models
 
 def statuses(runs):
@@ -67,6 +67,20 @@ def test_bad_input_stops_the_build_before_any_run(project, change, message):
     assert message in result.stdout + result.stderr
     assert not project.store.exists()
     assert not (project.path / "products" / "fit").exists()
+
+
+def test_status_shows_a_grid_that_a_build_refuses_without_checking_its_models(project):
+    # `ploomber status` fits nothing, so it leaves the model checks (and
+    # scikit-learn's import) to the build, which names the bad entry.
+    project.add_grid_entry("sklearn.svm.SVC", kernal="rbf")
+    status = subprocess.run([PLOOMBER, "status"], cwd=project.path, capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert "fit-SVC" in status.stdout
+
+    build = project.build(check=False)
+    assert build.returncode != 0
+    assert "grid entry sklearn.svm.SVC: unknown hyperparameter(s) kernal" in build.stdout + build.stderr
+    assert not project.store.exists()
 
 
 @pytest.mark.parametrize(

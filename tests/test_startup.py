@@ -9,7 +9,7 @@ from sandbox import make_project, sized_grid
 
 # What Ploomber makes of pipeline.yaml: every task's product, upstream and
 # downstream tasks, status, params and rendered notebook (the injected
-# parameters by value: only their layout may differ).
+# parameters by value: only their layout may differ), and `ploomber status`'s table.
 DESCRIBE = r"""
 import json
 import nbformat
@@ -35,6 +35,7 @@ for name in dag:
         entry["injected"] = {k: v for k, v in values.items() if not k.startswith("__")}
         entry["cells"] = [(c.cell_type, c.source, c.metadata) for c in cells if c not in injected]
     described[name] = entry
+described["status table"] = str(dag.status())
 print(json.dumps(described, default=str))
 """
 
@@ -47,11 +48,12 @@ def describe(project):
 
 
 def test_the_patches_change_nothing_ploomber_makes(tmp_path):
-    for folder in ("patched", "unpatched"):
+    # folder names of one length, so that the status table wraps its paths alike
+    for folder in ("patched", "without"):
         (tmp_path / folder).mkdir()
     patched = make_project(tmp_path / "patched")
     patched.set_grid(sized_grid(64))
-    unpatched = make_project(tmp_path / "unpatched")
+    unpatched = make_project(tmp_path / "without")
     unpatched.set_grid(sized_grid(64))
     spec = yaml.safe_load((unpatched.path / "pipeline.yaml").read_text())
     spec["executor"] = "parallel"  # Ploomber's own: runner/executor.py, which loads the patches, is not imported
@@ -60,8 +62,8 @@ def test_the_patches_change_nothing_ploomber_makes(tmp_path):
     with_patches, without = describe(patched), describe(unpatched)
 
     assert with_patches.pop("patched") and not without.pop("patched")
-    assert len(with_patches) == 64 + 6
-    # the same tasks, products, dependencies and notebooks, up to the project folder's name
+    assert len(with_patches) == 64 + 6 + 1  # the tasks and the status table
+    # the same tasks, products, dependencies, notebooks and table, up to the project folder's name
     assert json.loads(json.dumps(with_patches).replace("/patched/", "/x/")) == json.loads(
-        json.dumps(without).replace("/unpatched/", "/x/")
+        json.dumps(without).replace("/without/", "/x/")
     )
