@@ -40,6 +40,8 @@ from runner import workers
 from runner import ploomber_patches  # noqa: F401,E402  (patches Ploomber on import)
 
 READY = {TaskStatus.WaitingExecution, TaskStatus.WaitingDownload}
+# tasks handed to each worker at a time: the one it runs and the next
+TASKS_PER_WORKER = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # how often the main process wakes from waiting on tasks to look for a stop request
 WAKE_SECONDS = 0.25
@@ -83,8 +85,10 @@ class _Build:
     def __init__(self, dag, processes):
         self.dag, self.processes = dag, processes
         self.started, self.running, self.reports, self.errors = set(), {}, [], []
-        self.to_run = sum(t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped} for t in dag.values())
-        self.fits_to_run = [t.name for t in dag.values() if _is_fit(t) and t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
+        # in topological order, computed once: DAG.values() sorts the graph on every call
+        self.unstarted = [t for t in dag.values() if t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
+        self.to_run = len(self.unstarted)
+        self.fits_to_run = [t.name for t in self.unstarted if _is_fit(t)]
         self.fits_done, self.fits_failed = set(), set()
         self.stop_signal = None  # the signal that asked to stop, if any
         self.outage = None  # (tracking_uri, reason, since) of the first store failure
@@ -114,14 +118,17 @@ class _Build:
                 self._stop_running(pool)
 
     def _submit_ready(self, pool):
-        # A finished task moves its downstream tasks to WaitingExecution. Only
-        # as many tasks as workers are handed over, so that a stop leaves none queued.
-        for task in self.dag.values():
-            if len(self.running) >= self.processes:
-                return
-            if task.exec_status in READY and task.name not in self.started:
+        # A finished task moves its downstream tasks to WaitingExecution. Each
+        # worker has one task queued behind the one it runs, so that it starts
+        # the next as soon as it ends one, without waiting for this process to
+        # hear of it; a task still queued when the build stops is not started.
+        for task in self.unstarted:
+            if len(self.running) >= self.processes * TASKS_PER_WORKER:
+                break
+            if task.exec_status in READY:
                 self.started.add(task.name)
                 self.running[pool.submit(workers.BuildTask(task))] = task
+        self.unstarted = [t for t in self.unstarted if t.name not in self.started]
 
     def _collect(self, future, bar):
         task = self.running.pop(future)

@@ -4,11 +4,15 @@ Loading a 1,024-fit grid took 23 s, about 20 ms per fit task, before any work
 started, on every build, status or no-op rebuild. Per task, Ploomber parsed
 scripts/fit.py with jupytext, parsed its parameters cell with parso to find
 `upstream`, parsed its code again to warn about unused parameters, compiled
-the same name and product templates of pipeline.yaml, formatted the injected
-parameters cell with black and, each time a task's status changed, scanned
-every task of the DAG for its downstream ones and every upstream task of
-those (compare has 1,024). Only the layout of the injected cell changes. Ploomber has no hook for any of it, so the functions are
-replaced here, each by one that returns what the original returns.
+the same name and product templates of pipeline.yaml and each product path,
+injected the parameters into a copy of the notebook and wrote it to JSON
+(validating it twice), formatted the injected cell with black, formatted
+each row of the status table twice and, each time a task's status changed,
+scanned every task of the DAG for its downstream ones and every upstream
+task of those (compare has 1,024). Only the layout of the injected cell
+changes, and the rendered notebook is now made in the worker that runs it.
+Ploomber has no hook for any of it, so the functions are replaced here, each
+by one that returns what the original returns.
 
 runner/executor.py imports this module: pipeline.yaml names that executor, and
 Ploomber imports it before it builds any task, in every command that loads
