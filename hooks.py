@@ -6,6 +6,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import networkx
+from ploomber.constants import TaskStatus
+
 import settings
 import tracking
 from runner import lock, workers
@@ -31,6 +34,7 @@ def preflight(dag, env, project):
     building = lock.building()
     if building:
         lock.hold(PROJECT_FOLDER)
+    _rerun_compare_if_it_ranks_another_grid(dag)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
     settings.check(env, env_file, values=bool(to_run))
@@ -130,6 +134,17 @@ def task_failed(params):
 def _tracked(dag, name):
     task = dag[name] if name in list(dag) else None
     return task if task is not None and task.params.get("track") else None
+
+
+def _rerun_compare_if_it_ranks_another_grid(dag):
+    if (compare := _tracked(dag, "compare")) is None or compare.exec_status.name != "Skipped":
+        return
+    fits = {name: task.product for name, task in compare.upstream.items() if "model" in task.params}
+    if tracking.ranks_other_runs(compare.product["leaderboard"], fits):
+        # set directly: the property's setter would move none of them
+        compare._exec_status = TaskStatus.WaitingExecution
+        for name in networkx.descendants(dag._G, compare.name):
+            dag[name]._exec_status = TaskStatus.WaitingUpstream
 
 
 def _will_run(task):

@@ -161,6 +161,7 @@ def test_artifacts_live_beside_the_store(built_project):
 
 
 def test_a_new_model_family_is_one_grid_entry(project):
+    default_grid = project.grid()
     project.add_grid_entry("sklearn.linear_model.LogisticRegression", C=[0.01, 1.0], max_iter=500)
     project.add_grid_entry("sklearn.dummy.DummyClassifier", strategy="most_frequent")
     project.build()
@@ -181,6 +182,24 @@ def test_a_new_model_family_is_one_grid_entry(project):
     )
     assert list(board["run_id"]) == [r.info.run_id for r in by_rank]
     assert board.iloc[-1]["model_family"] == "DummyClassifier"
+
+    # back to the default grid, whose fits are all up to date: no fit runs,
+    # but compare ranks the grid as it now is, once
+    project.set_grid(default_grid)
+    project.build()
+    assert len(project.fit_runs()) == 8 + 3
+    board = pd.read_csv(project.path / "products" / "leaderboard.csv")
+    default_runs = {r.info.run_id for r in runs if r.data.tags["model.family"] in {"RandomForestClassifier", "AdaBoostClassifier"}}
+    assert len(default_runs) == 8 and set(board["run_id"]) == default_runs
+    compares = len(compare_runs(project))
+    project.build()
+    assert len(compare_runs(project)) == compares
+
+
+def compare_runs(project):
+    client = project.client()
+    experiment = client.get_experiment_by_name(tracking.compare_experiment("iris-grid"))
+    return client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'compare'")
 
 
 def test_tracking_off_touches_no_store(project):

@@ -41,6 +41,7 @@ from tracking.champion import (  # noqa: E402
     compare_experiment,
     leaderboard,
     load_champion,
+    ranks_other_runs,
     read_run_ids,
     record_comparison,
 )

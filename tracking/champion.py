@@ -18,6 +18,22 @@ def read_run_ids(fit_products):
     return [run_id for run_id in ids if run_id]
 
 
+def ranks_other_runs(leaderboard_path, fit_products):
+    """Whether compare's last leaderboard ranks other runs than those the grid's
+    fits recorded. So it does when the grid went back to fits that are all up
+    to date: Ploomber sees no change (it compares timestamps and code, not
+    which tasks a wildcard upstream matches), and the board would still rank
+    the other grid. With tracking off both are empty."""
+    import csv
+
+    path = Path(str(leaderboard_path))
+    if not path.exists():
+        return False  # compare is outdated anyway
+    with path.open(newline="") as board:
+        ranked = {row["run_id"] for row in csv.DictReader(board)}
+    return ranked != set(read_run_ids(fit_products))
+
+
 def leaderboard(tracking_uri, run_ids, metric):
     """The runs of this grid, best first: the cross-validated mean of `metric`
     descending, then its std ascending (the steadier model), then run name.
