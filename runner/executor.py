@@ -84,7 +84,7 @@ class Parallel(PloomberParallel):
 class _Build:
     def __init__(self, dag, processes):
         self.dag, self.processes = dag, processes
-        self.started, self.running, self.reports, self.errors = set(), {}, [], []
+        self.running, self.reports, self.errors = {}, [], []
         # in topological order, computed once: DAG.values() sorts the graph on every call
         self.unstarted = [t for t in dag.values() if t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
         self.to_run = len(self.unstarted)
@@ -122,13 +122,13 @@ class _Build:
         # worker has one task queued behind the one it runs, so that it starts
         # the next as soon as it ends one, without waiting for this process to
         # hear of it; a task still queued when the build stops is not started.
+        waiting = []
         for task in self.unstarted:
-            if len(self.running) >= self.processes * TASKS_PER_WORKER:
-                break
-            if task.exec_status in READY:
-                self.started.add(task.name)
+            if task.exec_status in READY and len(self.running) < self.processes * TASKS_PER_WORKER:
                 self.running[pool.submit(workers.BuildTask(task))] = task
-        self.unstarted = [t for t in self.unstarted if t.name not in self.started]
+            else:
+                waiting.append(task)
+        self.unstarted = waiting
 
     def _collect(self, future, bar):
         task = self.running.pop(future)

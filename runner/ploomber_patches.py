@@ -139,6 +139,10 @@ def _check_notebook(self, raise_, check_signature):
     return _original_check_notebook(self, raise_, check_signature)
 
 
+_original_needs_render = placeholder.Placeholder._needs_render
+_original_render_placeholder = placeholder.Placeholder.render
+
+
 def _needs_render(self):
     # Ploomber compiles each product path with jinja to read the delimiters of
     # jinja's default environment (0.4 ms a path); a path with no loader uses those.
@@ -150,10 +154,6 @@ def _needs_render(self):
     )
 
 
-_original_needs_render = placeholder.Placeholder._needs_render
-_original_render_placeholder = placeholder.Placeholder.render
-
-
 def _is_jinja_literal(raw):
     """Whether jinja's default environment renders `raw` as it is: no delimiter,
     and no newline it would change (it drops a final one, converts \r\n)."""
@@ -163,10 +163,9 @@ def _is_jinja_literal(raw):
 def _render_placeholder(self, params, optional=None, required=None):
     # Rendering a product path compiled it with jinja first (0.4 ms a path,
     # two paths a fit task), though a path with nothing to fill in renders as itself.
-    if self._loader_init is not None or self._hot_reload or not _is_jinja_literal(self._raw):
+    plain = self._loader_init is None and not self._hot_reload and _is_jinja_literal(self._raw)
+    if not plain or set(params) - set(optional or ()):  # unused params: Ploomber's error
         return _original_render_placeholder(self, params, optional, required)
-    if set(params) - set(optional or ()):
-        return _original_render_placeholder(self, params, optional, required)  # Ploomber's error for unused params
     self._str = self._raw
     return self._str
 

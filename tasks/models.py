@@ -12,7 +12,6 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
 
 
-
 class GridError(ValueError):
     """A grid entry in pipeline.yaml that cannot produce a valid model."""
 

@@ -8,6 +8,7 @@ import pytest
 
 import tracking
 from tasks import data, models
+from test_promotion import runs_with_role
 
 HELD_OUT = set(models.METRICS)
 CROSS_VALIDATED = set(models.CV_METRICS)
@@ -191,15 +192,9 @@ def test_a_new_model_family_is_one_grid_entry(project):
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     default_runs = {r.info.run_id for r in runs if r.data.tags["model.family"] in {"RandomForestClassifier", "AdaBoostClassifier"}}
     assert len(default_runs) == 8 and set(board["run_id"]) == default_runs
-    compares = len(compare_runs(project))
+    compares = len(runs_with_role(project.client(), "compare"))
     project.build()
-    assert len(compare_runs(project)) == compares
-
-
-def compare_runs(project):
-    client = project.client()
-    experiment = client.get_experiment_by_name(tracking.compare_experiment("iris-grid"))
-    return client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'compare'")
+    assert len(runs_with_role(project.client(), "compare")) == compares
 
 
 def test_tracking_off_touches_no_store(project):
