@@ -34,6 +34,7 @@ def preflight(dag, env, project):
     building = lock.building()
     if building:
         lock.hold(PROJECT_FOLDER)
+    _rerun_fits_that_recorded_no_run(dag)
     _rerun_compare_if_it_ranks_another_grid(dag)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
@@ -79,9 +80,10 @@ def warm_up_workers(store):
     """Do here, once, what every worker would otherwise do on its first fit,
     before the workers fork from this process. Creating a fresh store
     (MLflow's schema migrations, `store` is (tracking URI, experiment) or
-    None) takes seconds too: a child process does it meanwhile (it exits if
-    this process dies meanwhile: workers.start)."""
-    with ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start, initargs=(os.getpid(), ())) as pool:
+    None) takes seconds too: a helper process does it meanwhile (it exits if
+    this process dies meanwhile: workers.start_helper)."""
+    helper = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start_helper, initargs=(os.getpid(),))
+    with helper as pool:
         created = pool.submit(tracking.prepare_store, *store) if store else None
         for module in FIT_IMPORTS:
             importlib.import_module(module)
@@ -136,15 +138,30 @@ def _tracked(dag, name):
     return task if task is not None and task.params.get("track") else None
 
 
+def _rerun_fits_that_recorded_no_run(dag):
+    # Running fit.py by hand with tracking off (in Jupyter, after `ploomber nb
+    # --inject`) writes a record without a run id over that fit's own. Its code
+    # and params are unchanged, so Ploomber would keep it, and compare would
+    # rank the grid without it.
+    for task in dag.values():
+        if "model" in task.params and task.params.get("track") and task.exec_status.name == "Skipped":
+            if tracking.recorded_run_id(task.product["run"]) is None:
+                _rerun(dag, task)
+
+
 def _rerun_compare_if_it_ranks_another_grid(dag):
     if (compare := _tracked(dag, "compare")) is None or compare.exec_status.name != "Skipped":
         return
     fits = {name: task.product for name, task in compare.upstream.items() if "model" in task.params}
     if tracking.ranks_other_runs(compare.product["leaderboard"], fits):
-        # set directly: the property's setter would move none of them
-        compare._exec_status = TaskStatus.WaitingExecution
-        for name in networkx.descendants(dag._G, compare.name):
-            dag[name]._exec_status = TaskStatus.WaitingUpstream
+        _rerun(dag, compare)
+
+
+def _rerun(dag, task):
+    # set directly: the property's setter would move none of them
+    task._exec_status = TaskStatus.WaitingExecution
+    for name in networkx.descendants(dag._G, task.name):
+        dag[name]._exec_status = TaskStatus.WaitingUpstream
 
 
 def _will_run(task):

@@ -22,6 +22,7 @@ after the DAG is rendered, so each already holds it (workers.BuildTask).
 """
 import os
 import signal
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -47,6 +48,24 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WAKE_SECONDS = 0.25
 # how long interrupted tasks get to close their runs before their workers are killed
 STOP_GRACE_SECONDS = 3.5
+RESUME = "Run the same command to resume: it builds only what did not finish."
+
+
+def _interrupt_in_one_line(excepthook):
+    """Ctrl-C before this executor runs (while Ploomber loads the pipeline,
+    in preflight) or after (the DAG's hooks) ends the command with one line
+    instead of a traceback; while tasks run, the executor handles it."""
+
+    def hook(kind, error, traceback):
+        if not issubclass(kind, KeyboardInterrupt):
+            return excepthook(kind, error, traceback)
+        when = "after the tasks ran" if _Build.started else "before any task ran"
+        print(f"Interrupted by SIGINT {when}. {RESUME}", file=sys.stderr)
+
+    return hook
+
+
+sys.excepthook = _interrupt_in_one_line(sys.excepthook)
 
 
 class BuildStopped(DAGBuildError):
@@ -82,7 +101,10 @@ class Parallel(PloomberParallel):
 
 
 class _Build:
+    started = False  # whether this process has run a build's tasks
+
     def __init__(self, dag, processes):
+        _Build.started = True
         self.dag, self.processes = dag, processes
         self.running, self.reports, self.errors = {}, [], []
         # in topological order, computed once: DAG.values() sorts the graph on every call
@@ -186,10 +208,7 @@ class _Build:
             uri, reason, since = self.outage
             return tracking.outage_line(uri, reason, since, counts)
         name = signal.Signals(self.stop_signal).name
-        return (
-            f"Build interrupted by {name}: {counts}. "
-            "Run the same command to resume: it builds only what did not finish."
-        )
+        return f"Build interrupted by {name}: {counts}. {RESUME}"
 
 
 def _is_fit(task):

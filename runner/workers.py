@@ -83,6 +83,15 @@ def start(parent_pid, stop_signals):
     threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
 
 
+def start_helper(parent_pid):
+    """The initializer of preflight's helper process, which creates the store
+    while the main process warms up. Ctrl-C reaches the whole process group;
+    the helper leaves it to the main process and ends its work, so that a
+    fresh store is not left with half its tables."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start(parent_pid, ())
+
+
 # The DAG being built: set by executor.Parallel before it forks the workers,
 # which so inherit it.
 building = None

@@ -4,7 +4,9 @@ Ploomber has had no release since 2024-09: a newer release of one of its
 dependencies that breaks a command fails here (networkx 3.6 broke `plot` and
 `report`; pyproject.toml pins it).
 """
+import os
 import subprocess
+import sys
 
 import pandas as pd
 
@@ -97,3 +99,27 @@ def test_task_force_reruns_one_fit_and_build_partially_stops_at_its_target(built
     assert len(board) == 8
     assert predictions.stat().st_mtime_ns == scored_at
     assert len(fit_task_names(built_project)) == len(fits_after)
+
+
+def test_a_fit_run_by_hand_with_tracking_off_is_fit_again_by_the_next_tracked_build(built_project):
+    """As a user edits fit.py: `nb --inject`, Run All in Jupyter with env.yaml's
+    track: false (which writes the first fit's products), `nb --remove`."""
+    runs_before = {r.info.run_id for r in built_project.fit_runs()}
+    ploomber(built_project, "nb", "--inject")
+    try:
+        # the kernel's way: scripts/ as the working folder, the project importable
+        ran = subprocess.run(
+            [sys.executable, "fit.py"], cwd=built_project.path / "scripts",
+            env={**os.environ, "PYTHONPATH": str(built_project.path)}, capture_output=True, text=True,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "(tracking off)" in ran.stdout
+    finally:
+        ploomber(built_project, "nb", "--remove")
+
+    built_project.build()
+    [new] = [r for r in built_project.fit_runs() if r.info.run_id not in runs_before]
+    assert new.data.tags["ploomber.task"] == FIRST_FIT and new.info.status == "FINISHED"
+    board = pd.read_csv(built_project.path / "products" / "leaderboard.csv")
+    assert len(board) == 8 and new.info.run_id in set(board["run_id"])
+    assert git(built_project, "status", "--porcelain") == ""

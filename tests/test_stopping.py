@@ -78,6 +78,19 @@ def test_ctrl_c_and_sigterm_stop_the_build_at_once_and_the_same_command_resumes(
         "SIGINT": lambda build: os.killpg(build.pid, signal.SIGINT),  # Ctrl-C: the whole foreground group
         "SIGTERM": lambda build: os.kill(build.pid, signal.SIGTERM),  # a supervisor: the main process alone
     }
+    # Ctrl-C while the build starts, as it creates the fresh store: one line,
+    # and the store is whole for the builds below
+    build = start_build(project)
+    while "MLflow runs go to" not in output(project):
+        assert build.poll() is None, output(project)
+        time.sleep(0.05)
+    senders["SIGINT"](build)
+    build.wait(timeout=60)
+    assert build.returncode != 0
+    assert output(project).strip().splitlines()[-1].startswith("Interrupted by SIGINT before any task ran. ")
+    assert "Traceback" not in output(project)
+    assert not (project.path / "products" / "fit").exists()
+
     for name, send in senders.items():
         started = time.time()
         build = start_build(project)

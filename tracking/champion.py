@@ -2,11 +2,11 @@
 
 The champion's rule lives in promotion.py, the alias and its history in registry.py.
 """
-import json
 from pathlib import Path
 
 from tracking import promotion
 from tracking.builds import build_identity, find_build_run, runs_of_build
+from tracking.fit_runs import recorded_run_id
 from tracking.model_files import load_model
 from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE
 from tracking.store import client, connect, prepare_store, run_tags
@@ -14,7 +14,7 @@ from tracking.store import client, connect, prepare_store, run_tags
 
 def read_run_ids(fit_products):
     """Run ids recorded by the fit tasks (`upstream["fit-*"]` in compare)."""
-    ids = [json.loads(Path(str(p["run"])).read_text())["run_id"] for p in fit_products.values()]
+    ids = [recorded_run_id(p["run"]) for p in fit_products.values()]
     return [run_id for run_id in ids if run_id]
 
 

@@ -149,6 +149,15 @@ def _write_record(path, **record):
     Path(str(path)).write_text(json.dumps(record))
 
 
+def recorded_run_id(record_path):
+    """The run id a fit recorded, or None: tracking was off, or the record is missing or unreadable."""
+    try:
+        record = json.loads(Path(str(record_path)).read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("run_id") if isinstance(record, dict) else None
+
+
 def _short(value):
     # MLflow caps a param value at 6000 characters
     text = str(value)
