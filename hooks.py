@@ -25,11 +25,13 @@ def preflight(dag, env, project):
     (pipeline.yaml passes them), `project` the folder of pipeline.yaml.
 
     A build first takes the project's build lock, so a second one stops here,
-    having touched nothing. Then it checks the settings and the keys of the
-    env file and, if anything is to run, the settings against the data and
-    every fit's model; says where the runs go, creates each store and
-    experiment once, so parallel fits never race to create them, and closes
-    the runs that dead builds left RUNNING.
+    having touched nothing. It sets to run again what Ploomber sees as up to
+    date but the store does not: a fit that recorded no run, compare when its
+    leaderboard ranks another grid. Then it checks the settings and the keys
+    of the env file and, if anything is to run, the settings against the
+    data and every fit's model; says where the runs go, creates each store
+    and experiment once, so parallel fits never race to create them, and
+    closes the runs that dead builds left RUNNING.
     """
     building = lock.building()
     if building:
