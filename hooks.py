@@ -36,8 +36,7 @@ def preflight(dag, env, project):
     building = lock.building()
     if building:
         lock.hold(PROJECT_FOLDER)
-    _rerun_fits_that_recorded_no_run(dag)
-    _rerun_compare_if_it_ranks_another_grid(dag)
+    _rerun_what_the_store_lacks(dag)
     to_run = [t for t in dag.values() if _will_run(t)]
     env_file = settings.env_file_of(project)
     settings.check(env, env_file, values=bool(to_run))
@@ -84,9 +83,10 @@ def warm_up_workers(store):
     (MLflow's schema migrations, `store` is (tracking URI, experiment) or
     None) takes seconds too: a helper process does it meanwhile (it exits if
     this process dies meanwhile: workers.start_helper)."""
-    helper = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=workers.start_helper, initargs=(os.getpid(),))
-    with helper as pool:
-        created = pool.submit(tracking.prepare_store, *store) if store else None
+    with ProcessPoolExecutor(
+        1, mp_context=get_context("fork"), initializer=workers.start_helper, initargs=(os.getpid(),)
+    ) as helper:
+        created = helper.submit(tracking.prepare_store, *store) if store else None
         for module in FIT_IMPORTS:
             importlib.import_module(module)
         if store:
@@ -140,22 +140,24 @@ def _tracked(dag, name):
     return task if task is not None and task.params.get("track") else None
 
 
-def _rerun_fits_that_recorded_no_run(dag):
-    # Running fit.py by hand with tracking off (in Jupyter, after `ploomber nb
-    # --inject`) writes a record without a run id over that fit's own. Its code
-    # and params are unchanged, so Ploomber would keep it, and compare would
-    # rank the grid without it.
-    for task in dag.values():
-        if "model" in task.params and task.params.get("track") and task.exec_status.name == "Skipped":
-            if tracking.recorded_run_id(task.product["run"]) is None:
-                _rerun(dag, task)
-
-
-def _rerun_compare_if_it_ranks_another_grid(dag):
-    if (compare := _tracked(dag, "compare")) is None or compare.exec_status.name != "Skipped":
+def _rerun_what_the_store_lacks(dag):
+    """Sets to run what Ploomber sees as up to date (it compares timestamps,
+    code and params) though the store lacks it. A fit whose record holds no
+    run id: fit.py run by hand with tracking off (in Jupyter, after `ploomber
+    nb --inject`) writes such a record over that fit's own, and compare would
+    rank the grid without it. compare, when its leaderboard ranks other runs
+    than the fits recorded: the grid went back to fits that are all up to
+    date, and Ploomber does not see which tasks `fit-*` matches."""
+    if (compare := _tracked(dag, "compare")) is None:
         return
-    fits = {name: task.product for name, task in compare.upstream.items() if "model" in task.params}
-    if tracking.ranks_other_runs(compare.product["leaderboard"], fits):
+    fits = [task for task in compare.upstream.values() if "model" in task.params]
+    recorded = {task.name: tracking.recorded_run_id(task.product["run"]) for task in fits}
+    for task in fits:
+        if recorded[task.name] is None and task.exec_status.name == "Skipped":
+            _rerun(dag, task)
+    if compare.exec_status.name != "Skipped":
+        return  # it runs anyway, after a fit set to run above or an outdated one
+    if tracking.ranks_other_runs(compare.product["leaderboard"], recorded.values()):
         _rerun(dag, compare)
 
 

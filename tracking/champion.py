@@ -18,12 +18,12 @@ def read_run_ids(fit_products):
     return [run_id for run_id in ids if run_id]
 
 
-def ranks_other_runs(leaderboard_path, fit_products):
+def ranks_other_runs(leaderboard_path, recorded_run_ids):
     """Whether compare's last leaderboard ranks other runs than those the grid's
-    fits recorded. So it does when the grid went back to fits that are all up
-    to date: Ploomber sees no change (it compares timestamps and code, not
-    which tasks a wildcard upstream matches), and the board would still rank
-    the other grid. With tracking off both are empty."""
+    fits recorded (`recorded_run_ids`, None where a fit recorded none). So it
+    does when the grid went back to fits that are all up to date: Ploomber sees
+    no change (it compares timestamps and code, not which tasks a wildcard
+    upstream matches), and the board would still rank the other grid."""
     import csv
 
     path = Path(str(leaderboard_path))
@@ -31,7 +31,7 @@ def ranks_other_runs(leaderboard_path, fit_products):
         return False  # compare is outdated anyway
     with path.open(newline="") as board:
         ranked = {row["run_id"] for row in csv.DictReader(board)}
-    return ranked != set(read_run_ids(fit_products))
+    return ranked != {run_id for run_id in recorded_run_ids if run_id}
 
 
 def leaderboard(tracking_uri, run_ids, metric):
