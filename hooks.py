@@ -1,9 +1,4 @@
 """Ploomber hooks: thin calls into settings.py and the tracking package, where the logic lives."""
-import gc
-import importlib
-import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import networkx
@@ -11,11 +6,9 @@ from ploomber.constants import TaskStatus
 
 import settings
 import tracking
-from runner import lock, workers
+from runner import lock, warm_up
 from tasks import data
 
-# Imported once, before the workers fork from this process, not once per worker.
-FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
 PROJECT_FOLDER = Path(__file__).resolve().parent
 
 
@@ -57,7 +50,7 @@ def preflight(dag, env, project):
     if fits:
         _validate_fits(fits)
         if building:  # not `ploomber status` or `ploomber task`: no workers fork from them
-            warm_up_workers(store=(tracking_uri, env["experiment_name"]) if tracked else None)
+            warm_up.warm_up_workers((tracking_uri, env["experiment_name"]) if tracked else None)
     if tracked:
         tracking.prepare_store(tracking_uri, env["experiment_name"])  # only opens it, once it exists
         if closed := tracking.close_dead_runs(tracking_uri, env["experiment_name"]):
@@ -75,27 +68,6 @@ def _validate_fits(fits):
     # HTML diagram loads from outside the report), and drawing it cost each
     # fit 12 ms and 58 KB of notebook. Jupyter still shows the diagram.
     sklearn.set_config(display="text")
-
-
-def warm_up_workers(store):
-    """Do here, once, what every worker would otherwise do on its first fit,
-    before the workers fork from this process. Creating a fresh store
-    (MLflow's schema migrations, `store` is (tracking URI, experiment) or
-    None) takes seconds too: a helper process does it meanwhile (it exits if
-    this process dies meanwhile: workers.start_helper)."""
-    with ProcessPoolExecutor(
-        1, mp_context=get_context("fork"), initializer=workers.start_helper, initargs=(os.getpid(),)
-    ) as helper:
-        created = helper.submit(tracking.prepare_store, *store) if store else None
-        for module in FIT_IMPORTS:
-            importlib.import_module(module)
-        if store:
-            tracking.warm_up()
-            created.result()
-    # Everything imported so far lives as long as the workers: out of the
-    # garbage collector's sight, it is neither scanned by every full
-    # collection of every worker nor copied into them by those scans.
-    gc.freeze()
 
 
 def fit_finished(task, product, params):

@@ -217,7 +217,7 @@ def given_by(value, env_file):
     import tracking
 
     raw = next((r["mlflow_tracking_uri"] for _, r in env_files(env_file) if "mlflow_tracking_uri" in r), None)
-    if raw is None or tracking.store.FROM_ENVIRONMENT.match(str(raw)):
+    if raw is None or tracking.uri.FROM_ENVIRONMENT.match(str(raw)):
         return "--env--mlflow_tracking_uri"
     if "{{" not in str(raw) and str(raw) == str(value):
         return Path(env_file).name

@@ -83,9 +83,9 @@ def pipeline(project, fits):
     sys.path.insert(0, str(project.path))
     dag = DAGSpec("pipeline.yaml").to_dag()
     dag.render()  # runs hooks.preflight
-    import hooks
+    from runner import warm_up
 
-    hooks.warm_up_workers((project.tracking_uri, env["experiment_name"]))  # as a build does before the workers fork
+    warm_up.warm_up_workers((project.tracking_uri, env["experiment_name"]))  # as a build does before the workers fork
     try:
         for name in dag:  # in topological order: the data, then the fits
             if name not in ("compare", "score"):

@@ -1,17 +1,16 @@
 """All MLflow wiring of the project, shared by the notebooks, hooks.py and bin/.
 
-One import for callers (`import tracking`); the code lives by concern:
+One import for callers (`import tracking`). The modules stand in layers, bottom
+to top, one a line; a module imports only the layers below its own, not even
+inside a function (tests/test_layers.py holds the order and checks it):
 
-    names.py        artifact names, tags and the alias every module agrees on
-    store.py        which store (the tracking URI), creating it, the tags of every run, closing dead runs
-    fit_runs.py     one fit's MLflow run, from start to its report
-    builds.py       a build's parent run, which holds its fits as children
-    champion.py     the leaderboard, compare's run, the build's summary
-    promotion.py    the champion moves only when beaten: the decision and its record
-    registry.py     the alias `champion`: registering, moving, history, rollback
-    model_files.py  saving and loading models with skops, never pickle
-    reports.py      executed notebooks as HTML reports
-    outage.py       a store that cannot be reached or written: detecting it, the one line
+    names, uri, model_files, reports   names; which store a URI names; skops files; HTML reports
+    outage                             a store that cannot be reached or written, and its one line
+    store                              connecting, checking and creating the store; every run's tags
+    raw_model, builds, registry        the logged model; a build's parent run; the alias `champion`
+    model_code, fit_runs, promotion    loading a model; one fit's run; the champion's rule
+    champion, champion_command         leaderboard, compare's run, summary; bin/champion
+    __init__                           what callers import
 
 MLflow is imported inside the functions that use it: with tracking off nothing
 here loads MLflow or touches a store, and rendering the DAG stays fast.
@@ -38,7 +37,6 @@ from tracking.builds import BUILD_ENV, end_build, find_build_run, join_build  # 
 from tracking.champion import (  # noqa: E402
     build_summary,
     check_model_name,
-    compare_experiment,
     leaderboard,
     load_champion,
     ranks_other_runs,
@@ -48,7 +46,7 @@ from tracking.champion import (  # noqa: E402
 from tracking.promotion import Decision  # noqa: E402
 from tracking.registry import Champion, RegistryError  # noqa: E402
 from tracking.fit_runs import TrackedRun, UntrackedRun, finish_fit_run, recorded_run_id, start_fit_run  # noqa: E402
-from tracking.model_files import SKOPS_TRUSTED_TYPES, UntrustedModelError, load_model  # noqa: E402
+from tracking.model_files import SKOPS_TRUSTED_TYPES, UntrustedModelError  # noqa: E402
 from tracking.names import (  # noqa: E402
     BUILD_TAG,
     CHAMPION_ALIAS,
@@ -59,16 +57,17 @@ from tracking.names import (  # noqa: E402
     PROCESS_TAG,
     REPORT_ARTIFACT,
     ROLE_TAG,
+    compare_experiment,
 )
-from tracking.outage import StoreUnavailable, causes, outage_line, store_answers, store_failure  # noqa: E402
+from tracking.outage import StoreUnavailable, causes, outage_line, store_failure  # noqa: E402
+from tracking.raw_model import load_model  # noqa: E402
 from tracking.reports import REPORT_SIZE_LIMIT, notebook_to_html  # noqa: E402
 from tracking.store import (  # noqa: E402
     artifact_location,
     check_tracking_uri,
     close_dead_runs,
     prepare_store,
-    resolve_tracking_uri,
     run_tags,
-    warm_up,
-    where_runs_go,
+    store_answers,
 )
+from tracking.uri import resolve_tracking_uri, where_runs_go  # noqa: E402

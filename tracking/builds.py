@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tracking.names import BUILD_TAG, PROCESS_TAG, ROLE_TAG
+from tracking.outage import without_retries
 from tracking.store import client, process_identity, source_tags
 
 BUILD_ENV = "GRID_BUILD"
@@ -100,8 +101,6 @@ def end_build(tracking_uri, status):
         # The build may have failed because the store is gone: asked once,
         # without MLflow's retries, so that the build's one line comes at once.
         # A parent left RUNNING is closed by the next build (PROCESS_TAG).
-        from tracking.outage import without_retries
-
         with without_retries():
             try:
                 return _close(tracking_uri, status)

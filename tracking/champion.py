@@ -6,10 +6,11 @@ from pathlib import Path
 
 from tracking import promotion
 from tracking.builds import build_identity, find_build_run, runs_of_build
-from tracking.fit_runs import recorded_run_id
-from tracking.model_files import load_model
-from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE
+from tracking.fit_runs import TrackedRun, recorded_run_id
+from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, compare_experiment
+from tracking.raw_model import load_model
 from tracking.store import client, connect, prepare_store, run_tags
+from tracking.uri import redacted
 
 
 def read_run_ids(fit_products):
@@ -63,12 +64,6 @@ def leaderboard(tracking_uri, run_ids, metric):
     return board[first + sorted(c for c in board.columns if c not in first)]
 
 
-def compare_experiment(experiment_name):
-    """The experiment of compare's runs: beside the fits', so that every run
-    listed in the fits' experiment is a model of the grid."""
-    return f"{experiment_name}-compare"
-
-
 def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name,
                       min_improvement=0, evaluate=None):
     """Log this build's comparison as a run of its own and hold its best fit against the champion.
@@ -84,8 +79,6 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     for the notebook.
     """
     import mlflow
-
-    from tracking.fit_runs import TrackedRun
 
     experiment_id = prepare_store(tracking_uri, compare_experiment(experiment_name))
     best = board.iloc[0]
@@ -134,8 +127,6 @@ def build_summary(tracking_uri, leaderboard_csv, top=5):
     """The lines a tracked build ends with: the top of the leaderboard, the
     champion's version and what it was before, and how to browse the runs."""
     import pandas as pd
-
-    from tracking.store import redacted
 
     board = pd.read_csv(leaderboard_csv)
     [compare_run] = runs_of_build(tracking_uri, "compare")[-1:] or [None]

@@ -12,7 +12,8 @@ import sys
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # before MLflow is imported: no INFO lines
 
 from tracking import registry  # noqa: E402
-from tracking.store import check_tracking_uri, resolve_tracking_uri  # noqa: E402
+from tracking.store import check_tracking_uri  # noqa: E402
+from tracking.uri import resolve_tracking_uri  # noqa: E402
 
 USAGE = "bin/champion [--env--mlflow_tracking_uri URI] [--env--registered_model_name NAME] history | rollback | set VERSION"
 

@@ -5,11 +5,10 @@ import tempfile
 from pathlib import Path
 
 from tracking.builds import PARENT_TAG, parent_run_id
-from tracking.model_files import pip_requirements
 from tracking.names import MODEL_ARTIFACT, REPORT_ARTIFACT
-from tracking.outage import store_answers
+from tracking.raw_model import log_raw_model, pip_requirements
 from tracking.reports import notebook_to_html
-from tracking.store import connect, known_mlflow_warnings_silenced, prepare_store, run_tags
+from tracking.store import connect, known_mlflow_warnings_silenced, prepare_store, run_tags, store_answers
 
 
 def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
@@ -100,8 +99,6 @@ class TrackedRun:
 
     def log_model(self, estimator, raw_example):
         """Log the fitted `estimator` as a model that takes raw rows like `raw_example`."""
-        from tracking.raw_model import log_raw_model
-
         with known_mlflow_warnings_silenced():
             # listing requirements skips MLflow's slow inference subprocess
             log_raw_model(MODEL_ARTIFACT, estimator, raw_example, pip_requirements())

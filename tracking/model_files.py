@@ -1,12 +1,13 @@
-"""Model files: saved with skops and the reviewed trusted types, never pickle."""
+"""Estimator files: saved and loaded with skops and the reviewed trusted types, never pickle.
+
+Nothing here knows MLflow: the logged model around the file is tracking/raw_model.py.
+"""
 import heapq
 import importlib.abc
 import importlib.machinery
 import sys
 import types
 import warnings
-
-from tracking.store import connect
 
 # Types skops may load beyond its own defaults. Each is a scikit-learn data
 # structure with no code-execution hook, reviewed by hand; together they cover
@@ -41,26 +42,12 @@ def dump_estimator(model, path):
     path.write_bytes(data)
 
 
-def load_model(model_uri, tracking_uri):
-    """A logged model, ready to predict raw rows: `load_model(uri, ...).predict(raw)`.
-
-    The estimator is loaded with skops, trusting only SKOPS_TRUSTED_TYPES: the
-    list shipped with a model is not used, nor is any code shipped with it,
-    since whoever can edit the artifacts can edit those too.
-    """
-    import mlflow
-
-    from tracking.raw_model import load_raw_model
-
-    connect(tracking_uri)  # models:/ URIs resolve through the global URI
-    return load_raw_model(mlflow.artifacts.download_artifacts(model_uri))
-
-
-def pip_requirements():
-    """What a logged model needs, listed: MLflow's inference of it spawns a slow subprocess."""
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
+def load_estimator(path, trusted=SKOPS_TRUSTED_TYPES):
+    """The skops file at `path`, refused if it holds a type outside `trusted`."""
+    skops_io = import_skops_io()
+    needed = skops_io.get_untrusted_types(file=path)
+    refuse_untrusted(needed, what=str(path), trusted=trusted)
+    return skops_io.load(path, trusted=needed)
 
 
 def refuse_untrusted(types, what, trusted=SKOPS_TRUSTED_TYPES):

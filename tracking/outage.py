@@ -1,5 +1,6 @@
 """A tracking store that cannot be reached or written: telling it apart from a
-fit's own errors, checking it before a build, and the one line that says so."""
+fit's own errors, checking an SQLite store's disk before a build, and the one
+line that says so. It reads exceptions and files; it does not talk to a store."""
 import errno
 import logging
 import os
@@ -8,7 +9,7 @@ import shutil
 import time
 from contextlib import contextmanager
 
-from tracking.store import redacted, sqlite_path
+from tracking.uri import redacted, sqlite_path
 
 # below this, an SQLite store's disk is called full before any fit starts
 MIN_FREE_MIB = 100
@@ -103,23 +104,6 @@ def outage_line(tracking_uri, reason, since, counts):
         what = f"The tracking store {redacted(tracking_uri)} could not be written from {when} on ({reason})"
         then = "Once it can, run the same command to resume."
     return f"{what}: {counts}. {then}"
-
-
-def store_answers(tracking_uri, run_id):
-    """Whether a tracking server answers about `run_id` now, asked once, without
-    MLflow's retries: a hook that closes a failed fit's run asks before it
-    writes, so that a server that is gone costs one retry window, not two.
-    Other stores fail at once and are not asked."""
-    if not tracking_uri.startswith(("http:", "https:")):
-        return True
-    from tracking.store import client
-
-    with without_retries():
-        try:
-            client(tracking_uri).get_run(run_id)
-        except Exception:
-            return False
-    return True
 
 
 @contextmanager

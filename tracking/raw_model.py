@@ -13,7 +13,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from tracking.model_files import SKOPS_TRUSTED_TYPES, dump_estimator, import_skops_io, refuse_untrusted
+from tracking.model_files import UntrustedModelError, dump_estimator, load_estimator
+from tracking.store import connect
 
 ESTIMATOR_ARTIFACT = "estimator"
 ESTIMATOR_FILE = "estimator.skops"
@@ -38,14 +39,6 @@ class RawRowsClassifier:
         return self.estimator.predict(rows.model_input(raw))
 
 
-def load_estimator(path, trusted=SKOPS_TRUSTED_TYPES):
-    """The skops file at `path`, refused if it holds a type outside `trusted`."""
-    skops_io = import_skops_io()
-    needed = skops_io.get_untrusted_types(file=path)
-    refuse_untrusted(needed, what=str(path), trusted=trusted)
-    return skops_io.load(path, trusted=needed)
-
-
 def python_model():
     """The mlflow.pyfunc.PythonModel that model_code.py hands to MLflow."""
     import pandas as pd
@@ -60,6 +53,13 @@ def python_model():
             return self.classifier.predict(model_input)
 
     return RawRowsModel()
+
+
+def pip_requirements():
+    """What a logged model needs, listed: MLflow's inference of it spawns a slow subprocess."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
 
 
 def log_raw_model(name, estimator, raw_example, pip_requirements):
@@ -112,6 +112,19 @@ def _stage_code(folder):
     return staged
 
 
+def load_model(model_uri, tracking_uri):
+    """A logged model, ready to predict raw rows: `load_model(uri, ...).predict(raw)`.
+
+    The estimator is loaded with skops, trusting only SKOPS_TRUSTED_TYPES: the
+    list shipped with a model is not used, nor is any code shipped with it,
+    since whoever can edit the artifacts can edit those too.
+    """
+    import mlflow
+
+    connect(tracking_uri)  # models:/ URIs resolve through the global URI
+    return load_raw_model(mlflow.artifacts.download_artifacts(model_uri))
+
+
 def load_raw_model(local_path):
     """The model downloaded to `local_path`, built from this project's code, not the model's.
 
@@ -121,8 +134,6 @@ def load_raw_model(local_path):
     that what runs here is what the model would run.
     """
     import yaml
-
-    from tracking.model_files import UntrustedModelError
 
     local = Path(local_path)
     flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"].get("python_function", {})

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 
 from tracking.names import CHAMPION_ALIAS, MODEL_ARTIFACT
-from tracking.store import client, redacted
+from tracking.store import client
+from tracking.uri import redacted
 
 HISTORY_TAG = "champion.history."
 REPLACED_TAG = "promotion.replaced"  # on a version: the version the alias pointed at before it was promoted

@@ -1,8 +1,7 @@
-"""The tracking store: which one, connecting to it, creating it once, the tags of
-every run, closing runs of dead builds."""
+"""The tracking store: connecting to it, checking and creating it once, the tags
+of every run, closing runs of dead builds."""
 import functools
 import os
-import re
 import socket
 import sqlite3
 import subprocess
@@ -11,7 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tracking.names import PROCESS_TAG, ROLE_TAG
+from tracking.names import PROCESS_TAG, ROLE_TAG, compare_experiment
+from tracking.outage import (
+    StoreUnavailable,
+    causes,
+    check_store_writable,
+    store_failure,
+    unreachable_line,
+    without_retries,
+)
+from tracking.uri import redacted, resolve_tracking_uri, sqlite_path
 
 # The model's pip requirements are listed explicitly: MLflow need not look for
 # this uv project nor copy its lock file into every model.
@@ -29,28 +37,6 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 # How long a write to an SQLite store waits for another process's to finish.
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
 STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
-# env.yaml's default, "${MLFLOW_TRACKING_URI:-sqlite:///...}": the variable if
-# it is set, else what follows ":-"; "${MLFLOW_TRACKING_URI}" requires it.
-FROM_ENVIRONMENT = re.compile(r"^\$\{(?P<variable>\w+)(?::-(?P<default>.*))?\}$", re.DOTALL)
-
-
-def resolve_tracking_uri(value, given_by="--env--mlflow_tracking_uri"):
-    """The store that `value`, the setting mlflow_tracking_uri, names, and where that came from.
-
-    MLflow's order: a URI given on the command line (or written in an env
-    file: `given_by` says which), else MLFLOW_TRACKING_URI, else env.yaml's
-    default. Returns (uri, where); raises ValueError, in one line, when the
-    setting asks for MLFLOW_TRACKING_URI and it is not set.
-    """
-    value = str(value)
-    if not (asked := FROM_ENVIRONMENT.match(value)):
-        return value, given_by
-    variable, default = asked["variable"], asked["default"]
-    if os.environ.get(variable):
-        return os.environ[variable], variable
-    if default is None:
-        raise ValueError(f"mlflow_tracking_uri {value!r}: {variable} is not set")
-    return default, f"env.yaml's default, as {variable} is not set"
 
 
 def connect(tracking_uri):
@@ -92,11 +78,6 @@ def artifact_location(tracking_uri, experiment_name):
     return (sqlite_path(tracking_uri).resolve().parent / "mlartifacts" / experiment_name).as_uri()
 
 
-def sqlite_path(tracking_uri):
-    # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
-    return Path(urlparse(tracking_uri).path[1:])
-
-
 def prepare_store(tracking_uri, experiment_name):
     """The experiment's id, creating the store's tables and the experiment if missing.
 
@@ -105,8 +86,6 @@ def prepare_store(tracking_uri, experiment_name):
     call it only to read the id. A store that cannot be reached or written
     raises StoreUnavailable, whose message is one line naming it.
     """
-    from tracking.outage import StoreUnavailable, causes, store_failure, unreachable_line
-
     try:
         return _prepare_store(tracking_uri, experiment_name)
     except Exception as error:
@@ -136,35 +115,6 @@ def _prepare_store(tracking_uri, experiment_name):
         return store.get_experiment_by_name(experiment_name).experiment_id
 
 
-def warm_up():
-    """Do in this process what a fit does once per process: imports, compiling
-    nbconvert's templates, MLflow's scan of the installed packages, setting up
-    its ORM, reading the git lineage. Workers forked from here then start
-    their first fit as fast as their next."""
-    import matplotlib_inline.backend_inline  # noqa: F401
-    import mlflow.pyfunc.loaders.code_model  # noqa: F401
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    import nbformat
-    import PIL.Image
-    import sqlalchemy.orm
-    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
-
-    import tracking.raw_model  # noqa: F401
-    from tracking.model_files import import_skops_io, pip_requirements
-    from tracking.reports import html_exporter
-
-    import_skops_io()
-    html_exporter().from_notebook_node(nbformat.v4.new_notebook())
-    warn_dependency_requirement_mismatches(pip_requirements())
-    sqlalchemy.orm.configure_mappers()
-    PIL.Image.init()  # its image formats, loaded when a figure is first saved
-    source_tags()
-    try:
-        import git  # noqa: F401  (MLflow reads a run's git context with it)
-    except ImportError:
-        pass  # no git executable: MLflow does without, and so does a build
-
-
 def close_dead_runs(tracking_uri, experiment_name):
     """Mark KILLED every run of the project left RUNNING by a process of this host that is gone.
 
@@ -173,8 +123,6 @@ def close_dead_runs(tracking_uri, experiment_name):
     and compare's. Runs of other hosts are left alone: whether they live
     cannot be told here. Returns the names of the runs closed.
     """
-    from tracking.champion import compare_experiment
-
     store = client(tracking_uri)
     experiments = [store.get_experiment_by_name(n) for n in (experiment_name, compare_experiment(experiment_name))]
     ids = [e.experiment_id for e in experiments if e is not None]
@@ -216,26 +164,12 @@ def check_tracking_uri(tracking_uri, where="mlflow_tracking_uri"):
         return f"{named}: folder {folder} does not exist"
     if scheme in ("http", "https") and not parsed.hostname:
         return f"{named}: no host"
-    from tracking.outage import check_store_writable
-
     return check_store_writable(tracking_uri)
-
-
-def where_runs_go(tracking_uri, where):
-    """The line a tracked build starts with."""
-    return f"MLflow runs go to {redacted(tracking_uri)} (from {where})"
 
 
 def process_identity(process):
     """host:pid:start time, which tells a process apart from a later one with its pid."""
     return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
-
-
-def redacted(uri):
-    parsed = urlparse(uri)
-    if parsed.password is None:
-        return uri
-    return uri.replace(f":{parsed.password}@", ":***@")
 
 
 def run_tags(role):
@@ -255,8 +189,8 @@ def run_tags(role):
 def source_tags():
     """MLflow's lineage tags for a build run from the working directory's git checkout; none outside one.
 
-    Read once per process: a build's code is the code at its start (warm_up
-    reads it before the workers fork), whatever is committed meanwhile.
+    Read once per process: a build's code is the code at its start (the
+    warm-up, runner/warm_up.py, reads it before the workers fork), whatever is committed meanwhile.
     """
     def git(*args):
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
@@ -273,6 +207,21 @@ def source_tags():
         "mlflow.source.type": "LOCAL",
         "git.dirty": str(dirty).lower(),
     }
+
+
+def store_answers(tracking_uri, run_id):
+    """Whether a tracking server answers about `run_id` now, asked once, without
+    MLflow's retries: a hook that closes a failed fit's run asks before it
+    writes, so that a server that is gone costs one retry window, not two.
+    Other stores fail at once and are not asked."""
+    if not tracking_uri.startswith(("http:", "https:")):
+        return True
+    with without_retries():
+        try:
+            client(tracking_uri).get_run(run_id)
+        except Exception:
+            return False
+    return True
 
 
 @contextmanager
