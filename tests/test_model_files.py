@@ -53,9 +53,9 @@ def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path)
     }
     env.update(UV_PYTHON_DOWNLOADS="never", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
                MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false")
-    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    # this test's own Python, not whichever uv finds first for its version
     for command in (
-        [UV, "venv", "--quiet", "--python", python_version, venv],
+        [UV, "venv", "--quiet", "--python", sys.executable, venv],
         [UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", "-r", model_dir / "requirements.txt"],
     ):
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
@@ -68,13 +68,15 @@ def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path)
         "print(json.dumps(mlflow.pyfunc.load_model('model').predict(rows).tolist()))\n"
         "import tasks, tracking\n"  # where the model's code came from: its own files
         "print(json.dumps([tasks.__file__, tracking.__file__]))\n"
+        "print(json.dumps(list(sys.version_info)))\n"
     )
     done = subprocess.run(
         [venv / "bin" / "python", "-I", "-c", predict], input=rows.to_json(orient="split"),
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    predictions, sources = [json.loads(line) for line in done.stdout.strip().splitlines()[-2:]]
+    predictions, sources, version = [json.loads(line) for line in done.stdout.strip().splitlines()[-3:]]
+    assert version == list(sys.version_info)
     assert predictions == list(tracking.load_model(model_uri, uri).predict(rows))
     assert all(Path(source).is_relative_to(model_dir) for source in sources)
 
