@@ -7,7 +7,7 @@ from ploomber.constants import TaskStatus
 import settings
 import tracking
 from runner import lock, warm_up
-from tasks import data
+from tasks import data, search
 
 PROJECT_FOLDER = Path(__file__).resolve().parent
 
@@ -46,7 +46,7 @@ def preflight(dag, env, project):
         )
         print(tracking.where_runs_go(tracking_uri, where))
         tracking.join_build()  # before the workers fork, and before soopervisor's sbatch copies the environment
-    fits = [t for t in to_run if "model" in t.params]
+    fits = [t for t in to_run if search.what_is(t).is_fit]
     if fits:
         _validate_fits(fits)
         if building:  # not `ploomber status` or `ploomber task`: no workers fork from them
@@ -122,7 +122,7 @@ def _rerun_what_the_store_lacks(dag):
     date, and Ploomber does not see which tasks `fit-*` matches."""
     if (compare := _tracked(dag, "compare")) is None:
         return
-    fits = [task for task in compare.upstream.values() if "model" in task.params]
+    fits = [task for task in compare.upstream.values() if search.what_is(task).is_fit]
     recorded = {task.name: tracking.recorded_run_id(task.product["run"]) for task in fits}
     for task in fits:
         if recorded[task.name] is None and task.exec_status.name == "Skipped":

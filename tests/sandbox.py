@@ -24,6 +24,7 @@ PROJECT_FILES = [
     "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "runner", "tasks", "scripts", ".gitignore",
 ]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
+COMBINATIONS = "tasks.grid::combinations"
 
 def sized_grid(fits):
     """Grid entries with `fits` fits (a multiple of 64), every fit as light as
@@ -67,17 +68,23 @@ class Project:
     def add_grid_entry(self, model, **hyperparameters):
         self.set_grid(self.grid() + [{"model": model, **hyperparameters}])
 
+    def add_sampled_entry(self, model, n_candidates, **space):
+        """A sampled entry (tasks.grid::samples), drawn with the build's seed."""
+        self.add_grid_entry(model, dotted_path="tasks.grid::samples", n_candidates=n_candidates, seed="{{seed}}",
+                            **space)
+
     def grid(self):
-        """The grid entries of pipeline.yaml, as {"model": ..., hyperparameter: values}."""
+        """The grid entries of pipeline.yaml, as {"model": ..., hyperparameter: values}; an
+        entry of another strategy than combinations keeps its dotted_path."""
         return [
-            {k: v for k, v in entry["model"].items() if k != "dotted_path"}
+            {k: v for k, v in entry["model"].items() if (k, v) != ("dotted_path", COMBINATIONS)}
             for entry in self._fit_task(self._spec())["grid"]
         ]
 
     def set_grid(self, entries):
         spec = self._spec()
         self._fit_task(spec)["grid"] = [
-            {"model": {"dotted_path": "tasks.grid::combinations", **entry}} for entry in entries
+            {"model": {"dotted_path": COMBINATIONS, **entry}} for entry in entries
         ]
         (self.path / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 

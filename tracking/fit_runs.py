@@ -23,6 +23,8 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
 
     import mlflow
 
+    from tasks import search  # not at the top: a logged model ships tracking/, not tasks/search.py
+
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
         # left over by an earlier notebook in this worker process
@@ -38,6 +40,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
             "model.params": json.dumps(spec["params"], sort_keys=True, default=str),
             "model.family": spec["class"].rsplit(".", 1)[-1],
             "model.class": spec["class"],
+            **search.run_tags(spec),
         },
     )
     _write_record(record_path, run_id=run.info.run_id)
