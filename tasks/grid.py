@@ -8,8 +8,8 @@ any task runs. Each entry's models are checked before its fits run
 """
 from ploomber_core.exceptions import BaseException as PloomberError
 
-from tasks.search import ModelSpec, SearchError, combinations, spec_name  # noqa: F401  (re-exported)
 from tasks import search
+from tasks.search import combinations  # noqa: F401  (pipeline.yaml names tasks.grid::combinations)
 
 
 class GridEntryError(PloomberError):
@@ -21,5 +21,5 @@ def samples(model, **entry):
     distributions of its hyperparameters (tasks.search.samples)."""
     try:
         return search.samples(model, **entry)
-    except SearchError as error:
+    except search.SearchError as error:
         raise GridEntryError(str(error)) from None

@@ -79,9 +79,9 @@ def samples(model, n_candidates=None, seed=None, **space):
         raise SearchError(f'{where}: seed {seed!r}: expected the build\'s seed, given as seed: "{{{{seed}}}}"')
     parsed = {name: distribution(where, name, value) for name, value in space.items()}
     lists = [value for value in parsed.values() if isinstance(value, list)]
-    if len(lists) == len(parsed) and math.prod(map(len, lists)) < n_candidates:
+    if len(lists) == len(parsed) and (combined := math.prod(map(len, lists))) < n_candidates:
         raise SearchError(
-            f"{where}: n_candidates {n_candidates} is more than the {math.prod(map(len, lists))} combinations "
+            f"{where}: n_candidates {n_candidates} is more than the {combined} combinations "
             f"of its lists; lower it, or take them all with tasks.grid::combinations"
         )
     from sklearn.model_selection import ParameterSampler
