@@ -14,7 +14,8 @@ RAW_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASS_NAMES = ["setosa", "versicolor", "virginica"]
 
 
-def get(product):
+def get(product, resources_):
+    """`resources_`: the files whose change makes get outdated (pipeline.yaml), not read here."""
     load().to_parquet(str(product))
 
 

@@ -27,11 +27,6 @@ _load_with_target = load
 
 def load():
     return _load_with_target().rename(columns={"target": TARGET})
-
-
-def get(product):
-    # defined again, so that Ploomber sees get changed and runs it
-    load().to_parquet(str(product))
 '''
 DUMMY_GRID = [{"model": "sklearn.dummy.DummyClassifier", "strategy": ["most_frequent", "uniform"]}]
 # most_frequent's fit is reused from the first build; prior is a new one

@@ -6,17 +6,19 @@ than `min_improvement`; on a tie the champion stays. The champion's scores
 are its logged ones when it was scored on the same training data (dataset
 digest) and the same folds (cv_folds, seed, test_size); otherwise its
 configuration is cross-validated again on this build's folds, as a run of the
-build. If the model's input columns or the target changed, the two cannot be
-compared and the challenger wins. Only a promoted challenger becomes a
+build. If the model's input columns or the target changed, or the champion
+ships other feature code (tasks/data.py, tasks/rows.py) than the project's,
+which tracking.load_model refuses, the two cannot be compared and the
+challenger wins. Only a promoted challenger becomes a
 registered version.
 """
 import json
 from dataclasses import dataclass
 
-from tracking import registry
+from tracking import raw_model, registry
 from tracking.builds import PARENT_TAG
 from tracking.names import BUILD_TAG, ROLE_TAG
-from tracking.store import client, source_tags
+from tracking.store import client, connect, source_tags
 
 SPLIT_PARAMS = ("cv.folds", "split.seed", "split.test_size")
 
@@ -108,19 +110,38 @@ def incomparable(tracking_uri, champion_run, challenger_run):
     champion_columns, challenger_columns = (input_columns(tracking_uri, r) for r in (champion_run, challenger_run))
     if champion_columns != challenger_columns:
         return f"the input columns changed ({', '.join(champion_columns)} -> {', '.join(challenger_columns)})"
+    if changed := changed_feature_code(tracking_uri, champion_run):
+        return f"it computes its features with another {changed} than this project's, so it cannot be loaded here"
     if "model.params" not in champion_run.data.tags:
         return "the champion's configuration was not recorded, so it cannot be trained again"
     return None
 
 
-def input_columns(tracking_uri, run):
-    """The columns the run's logged model takes, from its signature."""
+def logged_model(tracking_uri, run):
     [model] = client(tracking_uri).search_logged_models(
         experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
     )
+    return model
+
+
+def input_columns(tracking_uri, run):
+    """The columns the run's logged model takes, from its signature."""
     from mlflow.models import get_model_info
 
-    return get_model_info(model.model_uri).signature.inputs.input_names()
+    return get_model_info(logged_model(tracking_uri, run).model_uri).signature.inputs.input_names()
+
+
+def changed_feature_code(tracking_uri, run):
+    """The file of tasks/ that the run's logged model ships unlike this project's, or None
+    (tracking.load_model refuses such a model, so score could not use it as the champion)."""
+    import tempfile
+
+    import mlflow
+
+    connect(tracking_uri)  # an mlflow-artifacts: location resolves through the global URI
+    shipped = f"{logged_model(tracking_uri, run).artifact_location}/{raw_model.CODE_FOLDER}/tasks"
+    with tempfile.TemporaryDirectory() as folder:
+        return raw_model.changed_feature_code(mlflow.artifacts.download_artifacts(artifact_uri=shipped, dst_path=folder))
 
 
 def same_folds(champion_run, challenger_run):

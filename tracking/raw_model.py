@@ -25,6 +25,7 @@ SHIPPED_CODE = {
     "tasks": ["__init__.py", "data.py", "rows.py"],
     "tracking": sorted(p.name for p in Path(__file__).parent.glob("*.py")),
 }
+CODE_FOLDER = "code"  # the folder of a logged model that holds SHIPPED_CODE, one folder per package
 
 
 class RawRowsClassifier:
@@ -76,7 +77,7 @@ def log_raw_model(name, estimator, raw_example, pip_requirements):
                 name=name,
                 python_model=str(MODEL_CODE),
                 artifacts={ESTIMATOR_ARTIFACT: str(estimator_file)},
-                code_paths=_stage_code(Path(folder, "code")),
+                code_paths=_stage_code(Path(folder, CODE_FOLDER)),
                 signature=infer_signature(raw_example, predictions),
                 input_example=raw_example,
                 pip_requirements=pip_requirements,
@@ -140,11 +141,19 @@ def load_raw_model(local_path):
     artifacts = flavor.get("artifacts", {})
     if "model_code_path" not in flavor or ESTIMATOR_ARTIFACT not in artifacts or "python_model" in flavor:
         raise UntrustedModelError(f"{local_path} is not a model from code with a skops estimator; refusing to load it")
-    shipped = local / flavor["code"]
-    for file in SHIPPED_CODE["tasks"]:
-        if (shipped / "tasks" / file).read_bytes() != (PROJECT / "tasks" / file).read_bytes():
-            raise ValueError(
-                f"{local_path} computes its features with another tasks/{file} than this project's: "
-                "rebuild so that the models are trained with the current features"
-            )
+    if changed := changed_feature_code(local / flavor["code"] / "tasks"):
+        raise ValueError(
+            f"{local_path} computes its features with another {changed} than this project's: "
+            "rebuild so that the models are trained with the current features"
+        )
     return RawRowsClassifier(load_estimator(local / artifacts[ESTIMATOR_ARTIFACT]["path"]))
+
+
+def changed_feature_code(shipped_tasks):
+    """The first file of a model's shipped tasks/ folder that differs from this project's, as
+    `tasks/<file>`, or None: such a model would compute other features than this project."""
+    for file in SHIPPED_CODE["tasks"]:
+        shipped = Path(shipped_tasks, file)
+        if not shipped.is_file() or shipped.read_bytes() != (PROJECT / "tasks" / file).read_bytes():
+            return f"tasks/{file}"
+    return None
