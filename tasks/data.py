@@ -15,7 +15,7 @@ CLASS_NAMES = ["setosa", "versicolor", "virginica"]
 
 
 def get(product, resources_):
-    """`resources_`: the files whose change makes get outdated (pipeline.yaml), not read here."""
+    """The raw table, from load(). `resources_` lists the files that decide get is outdated (pipeline.yaml)."""
     load().to_parquet(str(product))
 
 
