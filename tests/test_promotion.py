@@ -1,14 +1,17 @@
 """The champion moves only when beaten, every move is recorded and can be undone (bin/champion),
 and a build is one row: a parent run holding its fits.
 
-One project, built five times in a row (module fixture `builds`):
+One project, built again and again (module fixture `builds`):
   dummy   a dummy-only grid: the first champion
   default the default grid: beats it, the champion moves
+  again   rolled back to the first, then the default grid with another min_improvement
+          (only compare runs): its best, which has a version, is promoted again
   back    a dummy-only grid again, one fit reused: the champion stays
   split   that grid with another test_size: the champion is re-evaluated on the new folds, and stays
   noop    the same again: nothing to do
   target  the target column renamed: the two cannot be compared, and the challenger wins
 """
+import json
 import subprocess
 from dataclasses import dataclass
 
@@ -68,6 +71,8 @@ def builds(tmp_path_factory):
 
     build("dummy", DUMMY_GRID)
     build("default", default_grid)
+    assert champion_command(project, "rollback").returncode == 0
+    build("again", default_grid, "--env--min_improvement", "0.001")
     build("back", OTHER_DUMMY_GRID)
     build("split", OTHER_DUMMY_GRID, "--env--test_size", "0.4")
     project.build("--env--test_size", "0.4")
@@ -113,6 +118,27 @@ def test_a_better_grid_takes_the_alias_and_its_version_names_the_one_it_replaced
     assert version.tags["promotion.commit"] == fit.data.tags["mlflow.source.git.commit"]
     assert "beats the champion's" in version.tags["promotion.rule"]
     assert version.tags["promotion.champion"]  # the champion's scores it beat
+
+
+def test_a_version_promoted_again_holds_the_record_of_its_latest_promotion(builds):
+    client = builds.client()
+    default, again = builds.steps["default"], builds.steps["again"]
+    assert again.compare.data.tags["champion.decision"] == "promoted"
+    assert again.champion == default.champion  # the same run, so the same version, no new one
+    rule = again.compare.data.tags["champion.rule"]
+    assert "min_improvement 0.001" in rule
+
+    version = client.get_model_version(MODEL_NAME, again.champion)
+    history = client.get_registered_model(MODEL_NAME).tags
+    [latest] = [json.loads(history[key]) for key in sorted(history) if key.startswith("champion.history.")][3:4]
+    assert (latest["version"], latest["why"]) == (again.champion, f"promoted: {rule}")
+    assert version.tags["promotion.rule"] == rule
+    assert version.tags["promotion.replaced"] == latest["replaced"] == builds.steps["dummy"].champion
+    assert version.description.endswith(f"Rule: {rule}.")
+    assert f"replaced version {latest['replaced']}" in version.description
+    # no fit ran, so no build run promoted it this time
+    first_build = client.get_run(version.run_id).data.tags["mlflow.parentRunId"]
+    assert version.tags["promotion.build"] == "" and first_build not in version.description
 
 
 def test_a_worse_grid_leaves_the_champion_and_the_record_says_kept_with_both_scores(builds):
@@ -219,8 +245,9 @@ def test_rollback_and_set_move_the_alias_and_refuse_what_cannot_be(builds):
     history = champion_command(builds, "history")
     assert history.returncode == 0, history.stderr
     lines = history.stdout.strip().splitlines()
-    assert [line.split("version ")[1].split()[0] for line in lines] == [first, second, third, second, first, second]
+    assert [line.split("version ")[1].split()[0] for line in lines] == [first, second, first, second, third, second, first, second]
     assert "first champion" in lines[0] and f"replaced version {first}" in lines[1]
-    assert f"rollback from version {third}" in lines[3] and "set by hand" in lines[5]
+    assert f"rollback from version {second}" in lines[2] and f"replaced version {first}: promoted" in lines[3]
+    assert f"rollback from version {third}" in lines[5] and "set by hand" in lines[7]
     other = champion_command(builds, "--env--registered_model_name", "nope", "history")
     assert other.returncode != 0 and "no registered model 'nope'" in other.stderr

@@ -187,10 +187,14 @@ def _promote(tracking_uri, registered_model_name, outcome, rule, metric, challen
         "promotion.commit": source_tags().get("mlflow.source.git.commit", ""),
         **(version_tags or {}),
     }
-    existing = registry.version_of_run(tracking_uri, registered_model_name, challenger.run_id)
-    version = existing or registry.register(
-        tracking_uri, registered_model_name, challenger.run_id, description(decision, record), record
-    )
+    # a run promoted again (after a rollback, say) keeps its version, which takes this record
+    version = registry.version_of_run(tracking_uri, registered_model_name, challenger.run_id)
+    if version:
+        registry.rewrite_record(tracking_uri, registered_model_name, version, description(decision, record), record)
+    else:
+        version = registry.register(
+            tracking_uri, registered_model_name, challenger.run_id, description(decision, record), record
+        )
     registry.move_alias(tracking_uri, registered_model_name, version, replaced, f"{outcome}: {rule}",
                         score=f"cv_{metric}_mean {challenger.text()}")
     decision.version = version

@@ -5,7 +5,7 @@ Each move of the alias is an event in the registered model's tags
 replaced and why), so `bin/champion history` reads one list whatever moved it:
 a build's promotion, a rollback or a manual `set`. A version promoted by a
 build also carries its own promotion record (tags `promotion.*` and its
-description, see tracking/promotion.py).
+description, see tracking/promotion.py), that of its latest promotion.
 """
 import json
 import time
@@ -70,6 +70,18 @@ def register(tracking_uri, registered_model_name, run_id, description, tags):
         tags={key: str(value) for key, value in tags.items()}, description=description,
     )
     return str(version.version)
+
+
+def rewrite_record(tracking_uri, registered_model_name, version, description, tags):
+    """Replace the promotion record of an existing version (promoted again, after a rollback say):
+    its description, and its `promotion.*` tags, those the new record lacks removed."""
+    registry = client(tracking_uri)
+    for key in registry.get_model_version(registered_model_name, version).tags:
+        if key.startswith("promotion.") and key not in tags:
+            registry.delete_model_version_tag(registered_model_name, version, key)
+    for key, value in tags.items():
+        registry.set_model_version_tag(registered_model_name, version, key, str(value))
+    registry.update_model_version(registered_model_name, version, description=description)
 
 
 def move_alias(tracking_uri, registered_model_name, version, replaced, why, score=""):
