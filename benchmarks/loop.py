@@ -68,7 +68,11 @@ def main(project_dir, tracking_uri):
             run_ids.append(run.run_id)
 
         board = tracking.leaderboard(tracking_uri, run_ids, METRIC)
-        chart = charts.leaderboard_chart(board, METRIC)
+
+        def chart(decision):
+            label = charts.best_run_label(decision.outcome, decision.challenger_was_champion)
+            return charts.leaderboard_chart(board, METRIC, label)
+
         tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, chart, MODEL_NAME)
         champion, _ = tracking.load_champion(tracking_uri, MODEL_NAME)
         batch = X_test[data.RAW_COLUMNS]

@@ -62,11 +62,12 @@ board.to_csv(product["leaderboard"], index=False)
 charts.leaderboard_table(board, metric)
 
 # %% [markdown]
-# ## Chart and champion
+# ## Champion and chart
 #
 # When the champion was scored on other data or other folds, its configuration
 # is cross-validated again on this build's folds (a run of this build) before
-# the two are compared.
+# the two are compared. The chart then labels the best run with the outcome:
+# first champion, promoted, or a challenger that left the champion in place.
 
 # %%
 def rescore(spec):
@@ -74,8 +75,13 @@ def rescore(spec):
     return models.rescore(spec, table, data.TARGET, test_size, seed, cv_folds)
 
 
+def chart(decision):
+    """The leaderboard chart, its best run labelled with what the decision made of it."""
+    label = charts.best_run_label(decision.outcome, decision.challenger_was_champion)
+    return charts.leaderboard_chart(board, metric, label)
+
+
 if track:
-    chart = charts.leaderboard_chart(board, metric)
     decision, chart_image = tracking.record_comparison(
         mlflow_tracking_uri, experiment_name, board, metric, chart, registered_model_name, min_improvement, rescore
     )

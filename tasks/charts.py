@@ -8,11 +8,20 @@ import pandas as pd
 CHART_RUNS = 30
 
 
-def leaderboard_chart(board, metric):
+def best_run_label(outcome, was_champion):
+    """What the champion's rule (tracking/promotion.py) made of the leaderboard's best run:
+    `outcome` is its decision, `was_champion` whether that run was the champion already."""
+    if outcome == "kept":
+        return "the champion, kept" if was_champion else "challenger, the champion kept"
+    return {"first champion": "first champion", "promoted": "promoted to champion"}[outcome]
+
+
+def leaderboard_chart(board, metric, best_label):
     """One bar per run of the best CHART_RUNS: its cross-validated mean of
     `metric`, with an error bar of ± one std over the folds, and its held-out
     score as a diamond. Runs are grouped by model family, the best run (the
-    first row) highlighted.
+    first row) highlighted and labelled `best_label` (best_run_label), in the
+    legend too and in the figure's label, which a report shows as its alt text.
 
     Families are ordered by their best cross-validated mean, the runs of a
     family by their rank in `board`.
@@ -35,7 +44,7 @@ def leaderboard_chart(board, metric):
                 error_kw={"ecolor": "black", "capsize": 3, "elinewidth": 1},
             )
             ax.plot(run[metric], y, marker="D", markersize=5, color="black", markerfacecolor="white")
-            label = f" {run[mean]:.4f} ± {run[std]:.4f}" + ("  champion" if is_best else "")
+            label = f" {run[mean]:.4f} ± {run[std]:.4f}" + (f"  {best_label}" if is_best else "")
             ax.text(min(run[mean] + run[std], 1.0) + 0.005, y, label, va="center", fontsize=8,
                     fontweight="bold" if is_best else "normal")
             positions.append(y)
@@ -51,8 +60,10 @@ def leaderboard_chart(board, metric):
     ax.set_xlabel(metric)
     ax.set_title(f"{shown}{metric}: cross-validated mean ± std (bars), held-out (diamonds)", fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in families]
+    handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", hatch="//", edgecolor="black", linewidth=2))
     handles.append(plt.Line2D([], [], marker="D", color="black", markerfacecolor="white", linestyle="none"))
-    ax.legend(handles, [*families, f"held-out {metric}"], loc="lower right", fontsize=8)
+    ax.legend(handles, [*families, f"best: {best_label}", f"held-out {metric}"], loc="lower right", fontsize=8)
+    figure.set_label(f"leaderboard of {len(board)} runs by {mean}; best, {board.iloc[0]['run_name']}: {best_label}")
     figure.tight_layout()
     return figure
 

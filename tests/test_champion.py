@@ -218,7 +218,29 @@ def test_the_chart_of_a_large_grid_shows_its_best_runs_and_says_so():
         "cv_accuracy_std": [0.01] * runs,
         "accuracy": [0.9] * runs,
     })
-    [ax] = charts.leaderboard_chart(board, "accuracy").axes
+    [ax] = charts.leaderboard_chart(board, "accuracy", "promoted to champion").axes
     shown = [label.get_text() for label in ax.get_yticklabels()]
     assert sorted(shown) == sorted(board["run_name"].head(charts.CHART_RUNS))
     assert ax.get_title().startswith(f"Best {charts.CHART_RUNS} of {runs} runs.")
+
+
+@pytest.mark.parametrize("outcome, was_champion, label", [
+    ("first champion", False, "first champion"),
+    ("promoted", False, "promoted to champion"),
+    ("kept", False, "challenger, the champion kept"),
+    ("kept", True, "the champion, kept"),
+])
+def test_the_chart_labels_the_best_run_with_what_the_decision_made_of_it(outcome, was_champion, label):
+    board = pd.DataFrame({
+        "run_id": ["a", "b"], "run_name": ["best", "second"], "model_family": ["Forest", "Boost"],
+        "cv_accuracy_mean": [0.96, 0.9], "cv_accuracy_std": [0.02, 0.03], "accuracy": [0.95, 0.9],
+    })
+    assert charts.best_run_label(outcome, was_champion) == label
+    figure = charts.leaderboard_chart(board, "accuracy", label)
+    [ax] = figure.axes
+    # beside the best run's bar only, in the legend, and in the report's alt text
+    labelled = [text.get_text() for text in ax.texts if label in text.get_text()]
+    assert labelled == [" 0.9600 ± 0.0200  " + label]
+    assert "champion" not in " ".join(t.get_text() for t in ax.texts if t.get_text() not in labelled)
+    assert f"best: {label}" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert figure.get_label().endswith(f"best, best: {label}")

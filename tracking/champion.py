@@ -68,8 +68,8 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
                       min_improvement=0, evaluate=None):
     """Log this build's comparison as a run of its own and hold its best fit against the champion.
 
-    The compare run holds the leaderboard as an MLflow table and `chart` as a
-    PNG, the best run's cross-validated score (what ranked it) and its
+    The compare run holds the leaderboard as an MLflow table and `chart(decision)`,
+    the figure drawn once the decision is made, as a PNG, the best run's cross-validated score (what ranked it) and its
     held-out scores (the unbiased estimate of how the champion will do; they
     never decide the ranking). The decision (tracking/promotion.py) is tagged
     on it and on the build's parent run, which also gets the leaderboard
@@ -95,11 +95,11 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
                            "min_improvement": min_improvement})
         mlflow.log_metrics(scores)
         mlflow.log_table(board, LEADERBOARD_TABLE)
-        image = TrackedRun(run.info.run_id).log_figure(chart, LEADERBOARD_CHART)
         version_tags = {key.removeprefix("best_"): f"{value:.6g}" for key, value in scores.items()}
         decision = promotion.decide(
             tracking_uri, registered_model_name, best["run_id"], metric, min_improvement, evaluate, version_tags
         )
+        image = TrackedRun(run.info.run_id).log_figure(chart(decision), LEADERBOARD_CHART)
         mlflow.set_tags({"champion.model": registered_model_name, "champion.run_id": best["run_id"], **decision.tags()})
     if (parent := find_build_run(tracking_uri)) is not None:
         record_on_build(tracking_uri, parent.info.run_id, board, run.info.run_id, registered_model_name, decision)

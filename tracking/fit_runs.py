@@ -85,7 +85,8 @@ class TrackedRun:
         """Log `figure` as a PNG and return that image for the notebook to show.
 
         The figure is closed, so it is drawn once instead of again by the
-        notebook's inline backend.
+        notebook's inline backend. The image's alt text is the figure's label,
+        else the artifact's name.
         """
         import matplotlib.pyplot as plt
         import mlflow
@@ -98,7 +99,7 @@ class TrackedRun:
             path = Path(folder, artifact_file)
             path.write_bytes(png.getvalue())
             mlflow.log_artifact(str(path))
-        return Image(png.getvalue(), alt=Path(artifact_file).stem.replace("_", " "))
+        return Image(png.getvalue(), alt=figure.get_label() or Path(artifact_file).stem.replace("_", " "))
 
     def log_model(self, estimator, raw_example):
         """Log the fitted `estimator` as a model that takes raw rows like `raw_example`."""

@@ -47,6 +47,11 @@ class Decision:
     version: str  # where the alias points after the decision
     replaced: str | None  # where it pointed before
 
+    @property
+    def challenger_was_champion(self):
+        """This build's best run was the champion already."""
+        return self.champion is not None and self.champion.run_id == self.challenger.run_id
+
     def tags(self):
         tags = {"champion.decision": self.outcome, "champion.rule": self.rule, "champion.metric": self.metric,
                 "champion.version": self.version, "champion.replaced": self.replaced or "",
