@@ -42,6 +42,7 @@ class Step:
     champion: str  # the version @champion after the build
     run_ids: set  # every run id of the store after the build
     output: str  # what the build printed
+    chart_alt: list  # the alt text of each image in compare's report (products/compare.ipynb)
 
 
 def all_runs(client):
@@ -64,7 +65,8 @@ def builds(tmp_path_factory):
         client = project.client()
         [compare] = [r for r in runs_with_role(client, "compare") if r.info.run_id not in seen(steps)]
         champion = client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION_ALIAS).version
-        steps[name] = Step(compare, str(champion), {r.info.run_id for r in all_runs(client)}, output)
+        steps[name] = Step(compare, str(champion), {r.info.run_id for r in all_runs(client)}, output,
+                           image_alt_texts(project.path / "products" / "compare.ipynb"))
 
     def seen(steps):
         return set().union(*(s.run_ids for s in steps.values())) if steps else set()
@@ -82,6 +84,22 @@ def builds(tmp_path_factory):
     build("target", OTHER_DUMMY_GRID, "--env--test_size", "0.4")
     project.steps = steps
     return project
+
+
+def image_alt_texts(notebook):
+    outputs = [o for cell in json.loads(notebook.read_text())["cells"] for o in cell.get("outputs", [])]
+    return [o["metadata"].get("image/png", o["metadata"]).get("alt") for o in outputs if "image/png" in o.get("data", {})]
+
+
+def test_each_builds_chart_labels_its_best_run_with_what_the_champions_rule_decided(builds):
+    expected = {"dummy": "first champion", "default": "promoted to champion", "again": "promoted to champion",
+                "back": "challenger, the champion kept", "split": "challenger, the champion kept",
+                "target": "promoted to champion"}
+    for name, label in expected.items():
+        step = builds.steps[name]
+        best = step.compare.data.tags["champion.challenger"].split(":")[0]
+        assert step.chart_alt == [f"leaderboard of {step.compare.data.params['fits']} runs by cv_accuracy_mean; "
+                                  f"best, {best}: {label}"], name
 
 
 def leaderboard_of(project, run):
