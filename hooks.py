@@ -1,4 +1,5 @@
 """Ploomber hooks: thin calls into settings.py and the tracking package, where the logic lives."""
+import atexit
 from pathlib import Path
 
 import networkx
@@ -86,7 +87,12 @@ def build_finished(dag):
     if (compare := _tracked(dag, "compare")) is not None:
         tracking.end_build(compare.params["mlflow_tracking_uri"], "FINISHED")
         if compare.exec_status.name == "Executed":
-            print(tracking.build_summary(compare.params["mlflow_tracking_uri"], compare.product["leaderboard"]))
+            summary = tracking.build_summary(compare.params["mlflow_tracking_uri"], compare.product["leaderboard"])
+            if lock.build_command():
+                # after Ploomber's table of tasks: the build's last line is the command that opens its store
+                atexit.register(print, summary)
+            else:
+                print(summary)
 
 
 def build_failed(dag):

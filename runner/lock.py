@@ -70,6 +70,14 @@ def showing():
     return _called_from(DAG.status, DAG.plot)
 
 
+def build_command():
+    """True inside `ploomber build` on the command line, which prints its table
+    of tasks after the DAG's hooks have run."""
+    from ploomber.cli import build
+
+    return _called_from(build.main)
+
+
 def _called_from(*functions):
     codes = {function.__code__ for function in functions}
     frame = sys._getframe(2)

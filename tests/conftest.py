@@ -34,6 +34,7 @@ def checkout(tmp_path_factory):
     [first] = [block for block in readme_blocks() if block.name.startswith("bin/setup && ")]
     result = run_shell(first.text, path)
     assert result.returncode == 0, f"{first.name} failed:\n{result.stdout}\n{result.stderr}"
+    checkout.output = result
     # its .venv is left to pytest's clean-up of old temporary folders: hard
     # links to uv's cache, little space, but slow to delete on a busy disk
     return checkout

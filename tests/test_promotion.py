@@ -239,6 +239,7 @@ def test_a_tracked_build_ends_with_the_top_five_the_champion_and_how_to_browse(b
     champion, dummy = default.champion, builds.steps["dummy"].champion
     assert lines[start + 6].startswith(f"Champion: {MODEL_NAME}@champion is version {champion}, was version {dummy} (promoted")
     assert lines[start + 7] == f"Browse the runs: .venv/bin/mlflow ui --backend-store-uri {builds.tracking_uri} --host 127.0.0.1"
+    assert start + 7 == len(lines) - 1, "the build's last line, after Ploomber's table of tasks"
 
 
 def test_rollback_and_set_move_the_alias_and_refuse_what_cannot_be(builds):

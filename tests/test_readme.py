@@ -65,6 +65,23 @@ def set_up_and_built_the_checkout(block, request, tmp_path):
     runs = fit_runs(client)
     assert len(runs) >= FITS and {r.info.status for r in runs} == {"FINISHED"}
     assert client.get_model_version_by_alias("iris-classifier", tracking.CHAMPION_ALIAS)
+    # it ends with the command that opens its store, after Ploomber's table of tasks
+    *_, champion, browse = checkout.output.stdout.rstrip("\n").splitlines()
+    assert champion.startswith("Champion: iris-classifier@champion is version 1, was no version")
+    store = f"sqlite:///{checkout.path}/mlflow.db"
+    assert browse == f"Browse the runs: .venv/bin/mlflow ui --backend-store-uri {store} --host 127.0.0.1"
+    the_ui_opens_the_store(browse.removeprefix("Browse the runs: "), checkout, tmp_path)
+
+
+def the_ui_opens_the_store(command, checkout, tmp_path):
+    [port] = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    ui = ["bash", "-e", "-c", on_free_port(command, port, server="mlflow ui")]
+    with serving(ui, f"{url}/health", tmp_path / "ui.log", cwd=checkout.path, env=user_shell_env()):
+        client = MlflowClient(url)
+        assert len(fit_runs(client)) >= FITS
+        assert client.get_experiment_by_name("iris-grid-compare")
+        assert client.get_model_version_by_alias("iris-classifier", tracking.CHAMPION_ALIAS)
 
 
 def collects_the_suite_in_the_checkout(block, request, tmp_path):
@@ -117,15 +134,7 @@ def serves_the_champion_and_answers_the_curl_example(block, request, tmp_path):
 
 
 def the_ui_shows_fits_compare_runs_and_the_champion(block, request, tmp_path):
-    checkout = request.getfixturevalue("checkout")
-    [port] = free_ports(1)
-    ui = ["bash", "-e", "-c", on_free_port(block.text, port, server="mlflow ui")]
-    url = f"http://127.0.0.1:{port}"
-    with serving(ui, f"{url}/health", tmp_path / "ui.log", cwd=checkout.path, env=user_shell_env()):
-        client = MlflowClient(url)
-        assert len(fit_runs(client)) >= FITS
-        assert client.get_experiment_by_name("iris-grid-compare")
-        assert client.get_model_version_by_alias("iris-classifier", tracking.CHAMPION_ALIAS)
+    the_ui_opens_the_store(block.text, request.getfixturevalue("checkout"), tmp_path)
 
 
 def run_by(where):

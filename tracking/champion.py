@@ -2,6 +2,7 @@
 
 The champion's rule lives in promotion.py, the alias and its history in registry.py.
 """
+import shlex
 from pathlib import Path
 
 from tracking import promotion
@@ -10,7 +11,7 @@ from tracking.fit_runs import TrackedRun, recorded_run_id
 from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, compare_experiment
 from tracking.raw_model import load_model
 from tracking.store import client, connect, prepare_store, run_tags
-from tracking.uri import redacted
+from tracking.uri import redacted, resolve_tracking_uri, sqlite_path
 
 
 def read_run_ids(fit_products):
@@ -125,8 +126,11 @@ def _grid_text(board):
 
 def build_summary(tracking_uri, leaderboard_csv, top=5):
     """The lines a tracked build ends with: the top of the leaderboard, the
-    champion's version and what it was before, and how to browse the runs."""
+    champion's version and what it was before, and the command that opens the
+    build's store (`tracking_uri` may be the setting's raw expression)."""
     import pandas as pd
+
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
 
     board = pd.read_csv(leaderboard_csv)
     [compare_run] = runs_of_build(tracking_uri, "compare")[-1:] or [None]
@@ -142,7 +146,9 @@ def build_summary(tracking_uri, leaderboard_csv, top=5):
         lines.append(f"Champion: {tags['champion.model']}@{CHAMPION_ALIAS} is version {tags['champion.version']}, "
                      f"was {was} ({tags['champion.decision']}: {tags['champion.rule']})")
     if tracking_uri.startswith("sqlite:"):
-        lines.append(f"Browse the runs: .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
+        # the file alone, absolute: not the query (?timeout=) the build's connection adds
+        store = f"sqlite:///{sqlite_path(tracking_uri).resolve()}"
+        lines.append(f"Browse the runs: .venv/bin/mlflow ui --backend-store-uri {shlex.quote(store)} --host 127.0.0.1")
     else:
         lines.append(f"Browse the runs: {redacted(tracking_uri)}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import shutil
 import time
 from contextlib import contextmanager
 
-from tracking.uri import redacted, sqlite_path
+from tracking.uri import redacted, resolve_tracking_uri, sqlite_path
 
 # below this, an SQLite store's disk is called full before any fit starts
 MIN_FREE_MIB = 100
@@ -95,7 +95,8 @@ def unreachable_line(tracking_uri, reason):
 
 
 def outage_line(tracking_uri, reason, since, counts):
-    """The one line of a build stopped because its store went away."""
+    """The one line of a build stopped because its store went away (`tracking_uri` may be the setting's raw expression)."""
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     when = time.strftime("%H:%M:%S", time.localtime(since))
     if tracking_uri.startswith(("http:", "https:")):
         what = f"The tracking server {redacted(tracking_uri)} has been unreachable since {when} ({reason})"

@@ -86,6 +86,7 @@ def prepare_store(tracking_uri, experiment_name):
     call it only to read the id. A store that cannot be reached or written
     raises StoreUnavailable, whose message is one line naming it.
     """
+    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     try:
         return _prepare_store(tracking_uri, experiment_name)
     except Exception as error:
@@ -97,7 +98,6 @@ def prepare_store(tracking_uri, experiment_name):
 def _prepare_store(tracking_uri, experiment_name):
     from mlflow.exceptions import MlflowException
 
-    tracking_uri, _ = resolve_tracking_uri(tracking_uri)
     store = client(tracking_uri)
     experiment = store.get_experiment_by_name(experiment_name)  # creates a fresh store's tables
     if tracking_uri.startswith("sqlite:"):
