@@ -43,6 +43,7 @@ class Step:
     run_ids: set  # every run id of the store after the build
     output: str  # what the build printed
     chart_alt: list  # the alt text of each image in compare's report (products/compare.ipynb)
+    version: object  # the champion's ModelVersion, as the build left it
 
 
 def all_runs(client):
@@ -66,7 +67,8 @@ def builds(tmp_path_factory):
         [compare] = [r for r in runs_with_role(client, "compare") if r.info.run_id not in seen(steps)]
         champion = client.get_model_version_by_alias(MODEL_NAME, tracking.CHAMPION_ALIAS).version
         steps[name] = Step(compare, str(champion), {r.info.run_id for r in all_runs(client)}, output,
-                           image_alt_texts(project.path / "products" / "compare.ipynb"))
+                           image_alt_texts(project.path / "products" / "compare.ipynb"),
+                           client.get_model_version(MODEL_NAME, champion))
 
     def seen(steps):
         return set().union(*(s.run_ids for s in steps.values())) if steps else set()
@@ -126,7 +128,7 @@ def test_a_better_grid_takes_the_alias_and_its_version_names_the_one_it_replaced
     assert default.compare.data.tags["champion.decision"] == "promoted"
     assert default.champion != dummy.champion
 
-    version = builds.client().get_model_version(MODEL_NAME, default.champion)
+    version = default.version  # its record before it was promoted again
     assert version.tags["promotion.replaced"] == dummy.champion
     assert f"replaced version {dummy.champion}" in version.description
     fit = builds.client().get_run(version.run_id)
