@@ -68,12 +68,7 @@ def main(project_dir, tracking_uri):
             run_ids.append(run.run_id)
 
         board = tracking.leaderboard(tracking_uri, run_ids, METRIC)
-
-        def chart(decision):
-            label = charts.best_run_label(decision.outcome, decision.challenger_was_champion)
-            return charts.leaderboard_chart(board, METRIC, label)
-
-        tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, chart, MODEL_NAME)
+        tracking.record_comparison(tracking_uri, EXPERIMENT, board, METRIC, charts.decided_chart(board, METRIC), MODEL_NAME)
         champion, _ = tracking.load_champion(tracking_uri, MODEL_NAME)
         batch = X_test[data.RAW_COLUMNS]
         batch.assign(prediction=champion.predict(batch)).to_csv(Path(folder, "predictions.csv"), index=False)

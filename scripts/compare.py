@@ -74,15 +74,10 @@ def rescore(spec):
     return models.rescore(spec, table, data.TARGET, test_size, seed, cv_folds)
 
 
-def chart(decision):
-    """The leaderboard chart, its best run labelled with what the decision made of it."""
-    label = charts.best_run_label(decision.outcome, decision.challenger_was_champion)
-    return charts.leaderboard_chart(board, metric, label)
-
-
 if track:
     decision, chart_image = tracking.record_comparison(
-        mlflow_tracking_uri, experiment_name, board, metric, chart, registered_model_name, min_improvement, rescore
+        mlflow_tracking_uri, experiment_name, board, metric, charts.decided_chart(board, metric),
+        registered_model_name, min_improvement, rescore,
     )
     where = f"{registered_model_name}@{tracking.CHAMPION_ALIAS}"
     if decision.outcome == "kept":

@@ -16,6 +16,15 @@ def best_run_label(outcome, was_champion):
     return {"first champion": "first champion", "promoted": "promoted to champion"}[outcome]
 
 
+def decided_chart(board, metric):
+    """The `chart(decision)` that tracking.record_comparison draws once the champion's
+    rule has decided: the leaderboard chart, its best run labelled with the outcome."""
+    def chart(decision):
+        return leaderboard_chart(board, metric, best_run_label(decision.outcome, decision.challenger_was_champion))
+
+    return chart
+
+
 def leaderboard_chart(board, metric, best_label):
     """One bar per run of the best CHART_RUNS: its cross-validated mean of
     `metric`, with an error bar of ± one std over the folds, and its held-out
