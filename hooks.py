@@ -54,6 +54,7 @@ def preflight(dag, env, project):
             warm_up.warm_up_workers((tracking_uri, env["experiment_name"]) if tracked else None)
     if tracked:
         tracking.prepare_store(tracking_uri, env["experiment_name"])  # only opens it, once it exists
+        tracking.check_can_write(tracking_uri, env["experiment_name"], env["registered_model_name"])
         if closed := tracking.close_dead_runs(tracking_uri, env["experiment_name"]):
             print(f"Marked KILLED {len(closed)} run(s) left RUNNING by a build that died: {', '.join(closed)}")
 

@@ -1,8 +1,11 @@
 """The grid built against deploy/server: MLflow server + PostgreSQL on loopback ports.
 
 conftest.py shares the fixture `grid_on_server`: one server and one build serve
-test_server.py and test_ui.py. The scripts run with a state folder of their own in /tmp, and
-deploy/server/stop runs after the last test, whatever happened.
+test_server.py, test_ui.py and test_accounts.py. The scripts run with a state folder of their own
+in /tmp, and deploy/server/stop runs after the last test, whatever happened.
+
+The server has accounts (MLflow's basic-auth app): while it runs, this process's MLflow clients,
+and the builds it starts, sign in as its builder (`signed_in`).
 """
 import glob
 import os
@@ -22,11 +25,43 @@ START = ROOT / "deploy" / "server" / "start"
 STOP = ROOT / "deploy" / "server" / "stop"
 
 
+CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
 @dataclass
 class Deployed:
     url: str  # the tracking URI the build used
     state: Path  # deploy/server's STATE folder
-    project: Project  # built with --env--mlflow_tracking_uri url
+    project: Project  # built with --env--mlflow_tracking_uri url, signed in as builder
+    output: str  # what that build printed
+
+
+def credentials(env_file):
+    """The MLFLOW_TRACKING_* variables of a $STATE/NAME.env that deploy/server wrote."""
+    return dict(line.split("=", 1) for line in Path(env_file).read_text().splitlines() if "=" in line)
+
+
+def passwords(state):
+    """Every password deploy/server generated in `state`, to look for where none may be."""
+    return [credentials(f)["MLFLOW_TRACKING_PASSWORD"] for f in sorted(Path(state).glob("*.env"))]
+
+
+@contextmanager
+def signed_in(env_file):
+    """This process's MLflow clients (and what it starts) sign in with `env_file`'s
+    credentials, or with none (`env_file` None), until the block ends."""
+    saved = {key: os.environ.get(key) for key in CREDENTIALS}
+    for key in CREDENTIALS:
+        os.environ.pop(key, None)
+    if env_file is not None:
+        os.environ.update(credentials(env_file))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
 
 
 def server_processes(state):
@@ -65,7 +100,8 @@ def still_running(processes):
 
 @contextmanager
 def server():
-    """deploy/server/start in a fresh state folder; yields (url, state); always stops it."""
+    """deploy/server/start in a fresh state folder, signed in as its builder;
+    yields (url, state); always stops it."""
     require("PostgreSQL (/usr/lib/postgresql/*/bin/initdb)", glob.glob("/usr/lib/postgresql/*/bin/initdb"), "deploy/server/install")
     # Not under pytest's tmp_path: its base folder is private to root, and
     # PostgreSQL runs as the postgres user, which must reach its data folder.
@@ -80,7 +116,8 @@ def server():
         assert started.returncode == 0, f"deploy/server/start failed:\n{started.stdout}\n{started.stderr}"
         url = started.stdout.strip().splitlines()[-1]
         assert url == f"http://127.0.0.1:{port}"
-        yield url, state
+        with signed_in(state / "builder.env"):
+            yield url, state
     finally:
         stopped = subprocess.run([str(STOP)], env=env, capture_output=True, text=True, timeout=120)
         left = still_running(processes)
@@ -96,5 +133,5 @@ def grid_on_server(tmp_path_factory):
     with server() as (url, state):
         project = make_project(tmp_path_factory.mktemp("grid-on-server"))
         project.tracking_uri = url  # Project.build passes it as --env--mlflow_tracking_uri
-        project.build()
-        yield Deployed(url, state, project)
+        built = project.build()
+        yield Deployed(url, state, project, built.stdout + built.stderr)

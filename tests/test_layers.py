@@ -13,7 +13,7 @@ TRACKING_LAYERS = [
     ["names", "uri", "model_files", "reports"],
     ["outage"],
     ["store"],
-    ["raw_model", "builds", "registry"],
+    ["raw_model", "builds", "registry", "access"],
     ["model_code", "fit_runs", "promotion"],
     ["champion", "champion_command"],
     ["__init__"],

@@ -1,4 +1,5 @@
-"""The MLflow UI of deploy/server, in headless Chromium (Debian's, no download).
+"""The MLflow UI of deploy/server, in headless Chromium (Debian's, no download),
+signed in as a reader whom deploy/server/add-user added.
 
 UPDATE_SCREENSHOT=1 also saves the experiment page to docs/mlflow-ui.png,
 the picture in the README.
@@ -6,12 +7,14 @@ the picture in the README.
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 import tracking
+from deployed import credentials
 from sandbox import ROOT, require
 
 pytestmark = pytest.mark.server
@@ -37,9 +40,22 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def reader(grid_on_server):
+    """The credentials of a teammate who may read only, as the browser's login asks for them."""
+    added = subprocess.run(
+        [ROOT / "deploy" / "server" / "add-user", "ui-reader", "reader"],
+        env={**os.environ, "STATE": str(grid_on_server.state)}, capture_output=True, text=True, timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    signed = credentials(added.stdout.strip())
+    return {"username": signed["MLFLOW_TRACKING_USERNAME"], "password": signed["MLFLOW_TRACKING_PASSWORD"]}
+
+
 @pytest.fixture
-def page(browser):
-    page = browser.new_page(viewport={"width": 1680, "height": 600})
+def page(browser, reader):
+    # the server's 401 asks for basic auth; the browser answers as the reader
+    page = browser.new_page(viewport={"width": 1680, "height": 600}, http_credentials=reader)
     page.set_default_timeout(60_000)  # a busy 2-core machine
     yield page
     page.close()

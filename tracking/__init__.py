@@ -7,7 +7,8 @@ inside a function (tests/test_layers.py holds the order and checks it):
     names, uri, model_files, reports   names; which store a URI names; skops files; HTML reports
     outage                             a store that cannot be reached or written, and its one line
     store                              connecting, checking and creating the store; every run's tags
-    raw_model, builds, registry        the logged model; a build's parent run; the alias `champion`
+    raw_model, builds, registry,       the logged model; a build's parent run; the alias `champion`;
+      access                           what the account a build signs in with may write
     model_code, fit_runs, promotion    loading a model; one fit's run; the champion's rule
     champion, champion_command         leaderboard, compare's run, summary; bin/champion
     __init__                           what callers import
@@ -33,6 +34,7 @@ os.environ.update(TELEMETRY_OFF)
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
+from tracking.access import AccessRefused, check_can_write  # noqa: E402
 from tracking.builds import BUILD_ENV, end_build, find_build_run, join_build  # noqa: E402
 from tracking.champion import (  # noqa: E402
     build_summary,

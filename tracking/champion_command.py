@@ -12,6 +12,7 @@ import sys
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # before MLflow is imported: no INFO lines
 
 from tracking import registry  # noqa: E402
+from tracking.outage import SIGN_IN, refused_credentials  # noqa: E402
 from tracking.store import check_tracking_uri  # noqa: E402
 from tracking.uri import resolve_tracking_uri  # noqa: E402
 
@@ -51,6 +52,8 @@ def parse(argv):
 
 
 def main(argv):
+    from mlflow.exceptions import MlflowException
+
     parsed, overrides = parse(argv)
     try:
         tracking_uri, where, name = settings(overrides)
@@ -71,6 +74,11 @@ def main(argv):
             moved = registry.set_version(tracking_uri, name, parsed.version)
     except registry.RegistryError as error:
         print(f"bin/champion {parsed.command}: {error}", file=sys.stderr)
+        return 1
+    except MlflowException as error:
+        if not (refused := refused_credentials(error, tracking_uri)):
+            raise
+        print(f"bin/champion {parsed.command}: {refused}. {SIGN_IN}", file=sys.stderr)
         return 1
     was = f"version {moved.previous_version}" if moved.previous_version else "no version"
     print(f"{name}@champion is now version {moved.version} (run {moved.run_id}); it was {was}")

@@ -94,6 +94,24 @@ def unreachable_line(tracking_uri, reason):
     )
 
 
+def refused_credentials(error, tracking_uri):
+    """What a tracking server that answered 401 to `error`'s request refused,
+    as the start of a line naming it; None for any other error."""
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    if getattr(error, "error_code", None) != "UNAUTHENTICATED":
+        return None
+    username = read_mlflow_creds().username
+    whose = f"of {username!r}" if username else "(none given: MLFLOW_TRACKING_USERNAME is not set)"
+    return f"The tracking server {redacted(tracking_uri)} refused the credentials {whose} (HTTP 401)"
+
+
+SIGN_IN = (
+    "Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, for deploy/server's builds: "
+    "set -a; source .deploy/server/builder.env; set +a"
+)
+
+
 def outage_line(tracking_uri, reason, since, counts):
     """The one line of a build stopped because its store went away (`tracking_uri` may be the setting's raw expression)."""
     tracking_uri, _ = resolve_tracking_uri(tracking_uri)

@@ -46,18 +46,13 @@ def version_of_run(tracking_uri, registered_model_name, run_id):
     return str(min(int(v.version) for v in found)) if found else None
 
 
-def register(tracking_uri, registered_model_name, run_id, description, tags):
-    """A new version of `registered_model_name` holding `run_id`'s model, with its promotion record."""
+def create_registered_model(tracking_uri, registered_model_name):
+    """The registered model, with its description, unless it exists (deploy/server creates it first)."""
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
-    registry = client(tracking_uri)
-    experiment_id = registry.get_run(run_id).info.experiment_id
-    [model] = registry.search_logged_models(
-        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
-    )
     try:
-        registry.create_registered_model(
+        client(tracking_uri).create_registered_model(
             registered_model_name,
             description=f"The best model of a grid; the alias '{CHAMPION_ALIAS}' marks the current one. "
             "bin/champion history lists its moves.",
@@ -65,6 +60,16 @@ def register(tracking_uri, registered_model_name, run_id, description, tags):
     except MlflowException as error:
         if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
+
+
+def register(tracking_uri, registered_model_name, run_id, description, tags):
+    """A new version of `registered_model_name` holding `run_id`'s model, with its promotion record."""
+    registry = client(tracking_uri)
+    experiment_id = registry.get_run(run_id).info.experiment_id
+    [model] = registry.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
+    )
+    create_registered_model(tracking_uri, registered_model_name)
     version = registry.create_model_version(
         registered_model_name, source=model.model_uri, run_id=run_id, model_id=model.model_id,
         tags={key: str(value) for key, value in tags.items()}, description=description,
@@ -86,9 +91,20 @@ def rewrite_record(tracking_uri, registered_model_name, version, description, ta
 
 def move_alias(tracking_uri, registered_model_name, version, replaced, why, score=""):
     """Point the alias at `version` and add the move to the history."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import read_mlflow_creds
+
     registry = client(tracking_uri)
     run_id = registry.get_model_version(registered_model_name, version).run_id
-    registry.set_registered_model_alias(registered_model_name, CHAMPION_ALIAS, version)
+    try:
+        registry.set_registered_model_alias(registered_model_name, CHAMPION_ALIAS, version)
+    except MlflowException as error:
+        if error.error_code != "PERMISSION_DENIED":
+            raise
+        raise RegistryError(
+            f"the account {read_mlflow_creds().username!r} may not move {registered_model_name}@{CHAMPION_ALIAS} "
+            f"on {redacted(tracking_uri)} (HTTP 403); the alias is unchanged"
+        ) from None
     now_ms = int(time.time() * 1000)
     event = {"when": now_ms, "version": str(version), "run": run_id, "score": score, "replaced": replaced, "why": why}
     registry.set_registered_model_tag(registered_model_name, f"{HISTORY_TAG}{now_ms:015d}.{version}", json.dumps(event))

@@ -12,9 +12,11 @@ from urllib.parse import urlparse
 
 from tracking.names import PROCESS_TAG, ROLE_TAG, compare_experiment
 from tracking.outage import (
+    SIGN_IN,
     StoreUnavailable,
     causes,
     check_store_writable,
+    refused_credentials,
     store_failure,
     unreachable_line,
     without_retries,
@@ -92,6 +94,8 @@ def prepare_store(tracking_uri, experiment_name):
     except Exception as error:
         if reason := store_failure(causes(error)):
             raise StoreUnavailable(unreachable_line(tracking_uri, reason)) from error
+        if refused := refused_credentials(error, tracking_uri):
+            raise StoreUnavailable(f"{refused}; no fit was started. {SIGN_IN}") from None
         raise
 
 
