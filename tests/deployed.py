@@ -46,6 +46,18 @@ def passwords(state):
     return [credentials(f)["MLFLOW_TRACKING_PASSWORD"] for f in sorted(Path(state).glob("*.env"))]
 
 
+def files_holding(folder, secrets):
+    """The files under `folder` (links not followed) that hold any of `secrets`."""
+    found = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = Path(parent) / name
+            if path.is_file() and not path.is_symlink():
+                content = path.read_bytes()
+                found += [str(path) for secret in secrets if secret.encode() in content]
+    return found
+
+
 @contextmanager
 def signed_in(env_file):
     """This process's MLflow clients (and what it starts) sign in with `env_file`'s

@@ -156,6 +156,7 @@ RUNNERS = [
     (r"\.venv/bin/mlflow ui ", the_ui_shows_fits_compare_runs_and_the_champion),
     (r"\.venv/bin/ploomber nb --inject.*\nbin/jupyter", run_by("tests/test_jupyter.py, in Chromium")),
     (r"deploy/server/install .*\ndeploy/server/start", run_by("tests/test_server.py and tests/test_ui.py (tests/deployed.py)")),
+    (r"deploy/server/add-user ", run_by("tests/test_accounts.py, against the server of tests/deployed.py")),
     (r"deploy/slurm/install && eval", run_by("tests/test_slurm.py")),
     (r"\.venv/bin/python benchmarks/run\.py", run_by("no test: it times 64-fit builds for minutes; run it by hand")),
 ]

@@ -1,4 +1,5 @@
-"""The grid on a one-node SLURM cluster: soopervisor submits each task as an sbatch job.
+"""The grid on a one-node SLURM cluster: soopervisor submits each task as an sbatch job,
+every job signed in to deploy/server as its builder through the environment sbatch hands on.
 
 Needs SLURM and MUNGE (deploy/slurm/install) and root. Skipped when slurmctld
 is not installed, except in CI (CI=true), where that fails the test.
@@ -17,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import tracking
+from deployed import files_holding, passwords, server
 from sandbox import ROOT, free_ports, require
 from tasks import models
 
@@ -87,8 +89,14 @@ def job_logs(project):
     return "".join(f"\n--- {log.name}\n{log.read_text()[-2000:]}" for log in sorted(project.glob("cluster/logs/*.out")))
 
 
-def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, mlflow_server):
-    url, _ = mlflow_server
+@pytest.fixture
+def deployed_server():
+    with server() as (url, state):
+        yield url, state
+
+
+def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_server):
+    url, state = deployed_server
     project.set_grid(GRID)
     for name in TARGET_FILES:
         source = ROOT / name
@@ -160,3 +168,8 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, mlflow_server)
 
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     assert sorted(board["run_id"]) == sorted(r.info.run_id for r in runs)
+
+    # the builder's password: in no job's log, product, soopervisor file or output
+    secrets = passwords(state)
+    assert not files_holding(project.path, secrets)
+    assert not [s for s in secrets if s in exported.stdout + exported.stderr]
