@@ -211,3 +211,19 @@ def test_the_champion_serves_from_the_server_signed_in_as_builder(grid_on_server
         }})
     assert answer.json() == {"predictions": [0, 2]}
     assert not [s for s in passwords(grid_on_server.state) if s in log.read_text()]
+
+
+def test_mlflows_credentials_file_signs_a_command_in_where_the_environment_does_not(grid_on_server, reader, tmp_path):
+    signed = credentials(reader)
+    (tmp_path / ".mlflow").mkdir()
+    (tmp_path / ".mlflow" / "credentials").write_text(
+        "[mlflow]\n" + "".join(f"{key.lower()} = {signed[key]}\n" for key in CREDENTIALS)
+    )
+    with signed_in(None):
+        history = subprocess.run(
+            [ROOT / "bin" / "champion", "--env--mlflow_tracking_uri", grid_on_server.url, "history"],
+            cwd=grid_on_server.project.path, env={**os.environ, "HOME": str(tmp_path)},
+            capture_output=True, text=True, timeout=120,
+        )
+    assert history.returncode == 0, history.stderr
+    assert "version 1" in history.stdout

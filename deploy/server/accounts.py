@@ -39,14 +39,18 @@ def env_file(name):
     return STATE / f"{name}.env"
 
 
-def write_credentials(name, password):
-    """$STATE/NAME.env, mode 0600 from its creation: never readable by others, not even for a moment."""
-    path = env_file(name)
-    descriptor = os.open(path.with_suffix(".env.new"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(f"MLFLOW_TRACKING_USERNAME={name}\nMLFLOW_TRACKING_PASSWORD={password}\n")
-    os.replace(path.with_suffix(".env.new"), path)
+def write_private(path, text):
+    """`text` in `path`, mode 0600 from its creation (never readable by others, not
+    even for a moment), replacing the old file whole or not at all."""
+    new = path.with_name(f"{path.name}.new")
+    with os.fdopen(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(text)
+    os.replace(new, path)
     return path
+
+
+def write_credentials(name, password):
+    return write_private(env_file(name), f"MLFLOW_TRACKING_USERNAME={name}\nMLFLOW_TRACKING_PASSWORD={password}\n")
 
 
 def read_credentials(name):
@@ -65,13 +69,10 @@ def configure(pg_port):
     keeps the users in the deployment's PostgreSQL (PGPASSFILE has the password)."""
     if not env_file(ADMIN).exists():
         write_credentials(ADMIN, new_password())
-    key = STATE / "flask_secret_key"
-    if not key.exists():
-        key.touch(0o600)
-        key.write_text(secrets.token_hex(32))
-    config = STATE / "basic_auth.ini"
-    config.touch(0o600)
-    config.write_text(
+    if not (key := STATE / "flask_secret_key").exists():
+        write_private(key, secrets.token_hex(32))
+    write_private(
+        STATE / "basic_auth.ini",
         "[mlflow]\n"
         "default_permission = READ\n"
         f"database_uri = postgresql+psycopg2://mlflow@127.0.0.1:{pg_port}/mlflow_auth\n"
@@ -100,7 +101,7 @@ class Server:
             raise AccountError(f"no server running from {STATE}: run deploy/server/start first")
         self.uri = uri_file.read_text().strip()
         if not env_file(ADMIN).exists():
-            raise AccountError(f"{self.uri} runs without accounts (AUTH=off): restart it without AUTH=off")
+            raise AccountError(f"{self.uri} has never run with accounts (AUTH=off): restart it without AUTH=off")
         os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = read_credentials(ADMIN)
         # the client imports the server's app, which imports a module Starlette deprecates
         warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
@@ -115,9 +116,11 @@ class Server:
             self.auth.get_user(name)
             return True
         except MlflowException as error:
-            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
-            return False
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            if error.get_http_status_code() == 404:  # no such endpoint: an open server
+                raise AccountError(f"{self.uri} runs without accounts (AUTH=off): restart it without AUTH=off") from None
+            raise
 
     def create_project_resources(self):
         """The experiments and the registered model, created by admin: no other
