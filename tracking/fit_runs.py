@@ -12,18 +12,19 @@ from tracking.store import connect, known_mlflow_warnings_silenced, prepare_stor
 
 
 def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
-    """Start the MLflow run of one fit and record its id in `record_path`.
+    """Start the MLflow run of one fit and record its id, and the spec it
+    trains, in `record_path` (the fit's record: see `record_scores`).
 
     With track off, returns a run that logs nothing. The run stays RUNNING
     until hooks.py attaches the notebook report and closes it.
     """
+    from tasks import halving, search  # not at the top: a logged model ships tracking/, not tasks/
+
     if not track:
-        _write_record(record_path, run_id=None)
+        _write_record(record_path, run_id=None, candidate=spec, final=halving.is_final(spec))
         return UntrackedRun()
 
     import mlflow
-
-    from tasks import search  # not at the top: a logged model ships tracking/, not tasks/search.py
 
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
@@ -43,7 +44,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
             **search.run_tags(spec),
         },
     )
-    _write_record(record_path, run_id=run.info.run_id)
+    _write_record(record_path, run_id=run.info.run_id, candidate=spec, final=halving.is_final(spec))
     return TrackedRun(run.info.run_id)
 
 
@@ -62,6 +63,11 @@ class TrackedRun:
         import mlflow
 
         mlflow.log_metrics(metrics)
+
+    def set_tags(self, tags):
+        import mlflow
+
+        mlflow.set_tags(tags)
 
     def log_dataset(self, table, source, name, context, target):
         import mlflow
@@ -150,13 +156,31 @@ def _write_record(path, **record):
     Path(str(path)).write_text(json.dumps(record))
 
 
-def recorded_run_id(record_path):
-    """The run id a fit recorded, or None: tracking was off, or the record is missing or unreadable."""
+def record_scores(record_path, cv_scores, resource=None):
+    """Add a fit's cross-validated scores (and its halving resource) to its record, so that
+    the next rung and compare rank the fits from their records, with tracking on or off."""
+    _write_record(record_path, **read_record(record_path), cv=cv_scores, resource=resource)
+
+
+def read_record(record_path):
+    """A fit's record: {"run_id" (None with tracking off), "candidate" (its spec), "final"
+    (a full fit, not an earlier rung's), "cv" and "resource" once scored}; {} if missing or unreadable."""
     try:
         record = json.loads(Path(str(record_path)).read_text())
     except (OSError, ValueError):
-        return None
-    return record.get("run_id") if isinstance(record, dict) else None
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def fit_records(products):
+    """The records of the fit tasks among `products` (a notebook's `upstream`, or a group of it)."""
+    return [read_record(product["run"]) for product in products.values()
+            if hasattr(product, "get") and product.get("run") is not None]
+
+
+def recorded_run_id(record_path):
+    """The run id a fit recorded, or None: tracking was off, or the record is missing or unreadable."""
+    return read_record(record_path).get("run_id")
 
 
 def _short(value):
