@@ -60,7 +60,7 @@ rungs = pd.DataFrame(halving.rungs_table(tracking.fit_records(upstream["fit-*"])
 charts.rungs_summary(rungs) if len(rungs) else None
 
 # %%
-charts.rungs_chart(rungs, metric) if len(rungs) else None
+charts.as_image(charts.rungs_chart(rungs, metric)) if len(rungs) else None
 
 # %% [markdown]
 # ## Leaderboard

@@ -117,3 +117,15 @@ def rungs_summary(rungs):
     return rungs.groupby("rung").agg(
         resource=("resource", "first"), candidates=("candidate", "size"), kept=("kept", "sum"),
     ).astype({"kept": int})
+
+
+def as_image(figure):
+    """`figure` as a PNG image whose alt text is the figure's label, closed so that the notebook shows it once."""
+    import io
+
+    from IPython.display import Image
+
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    plt.close(figure)
+    return Image(png.getvalue(), alt=figure.get_label())
