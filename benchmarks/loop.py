@@ -36,7 +36,7 @@ def features(folder):
 
 
 def main(project_dir, tracking_uri):
-    specs = [spec for entry in Project(Path(project_dir)).grid() for spec in grid.combinations(**entry)]
+    specs = grid.candidates(Project(Path(project_dir)).grid(), seed=SEED)
     tracking.prepare_store(tracking_uri, EXPERIMENT)
     with tempfile.TemporaryDirectory() as folder:
         features_path = features(Path(folder))

@@ -39,7 +39,7 @@ def assert_fit_run_is_whole(client, run, project):
     assert {tracking.CONFUSION_MATRIX_ARTIFACT, tracking.REPORT_ARTIFACT} <= artifacts
     report = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
     html = open(report).read()
-    assert "Fit one model of the grid" in html
+    assert "Fit one model of the search" in html
     assert run.info.run_id in html  # printed by the notebook
     assert "start_fit_run" not in html  # code cells are hidden
     assert "Cross-validated scores on the training split" in html
