@@ -228,39 +228,6 @@ def test_a_parameter_resource_sets_that_parameter_on_each_rung(tmp_path):
         assert {r.data.params["n_estimators"] for r in by_rung[rung]} == {str(value)}
 
 
-# ------------------------------------------------------------ bad input: one line, before any run
-
-
-def assert_stopped_before_any_run(project, result, message):
-    text = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert message in text, text
-    assert "Traceback" not in text
-    assert [line for line in text.splitlines() if message in line][0].count(message) == 1
-    assert not project.store.exists()
-    assert not (project.path / "products" / "fit").exists()
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--env--halving_factor", "1"], "halving_factor 1: expected an integer of at least 2"),
-        (["--env--halving_min_resources", "500"], "halving_min_resources 500: above the 105 rows of the training split"),
-        (["--env--halving_min_resources", "few"], "halving_min_resources 'few': expected exhaust, smallest or a whole"),
-        (["--env--halving_resource", "max_iter"], "halving_max_resources: needed when halving_resource is an estimator "
-                                                   "parameter (max_iter)"),
-        (["--env--halving_resource", "n_estimators", "--env--halving_max_resources", "40"],
-         f"halving_resource 'n_estimators': grid entry {TREE} has no such parameter"),
-        (["--env--halving_resource", "max_depth", "--env--halving_max_resources", "8"],
-         f"halving_resource 'max_depth' is a hyperparameter of grid entry {TREE}"),
-    ],
-)
-def test_a_bad_halving_setting_stops_the_build_with_one_line_before_any_run(tmp_path, args, message):
-    project = halving_project(tmp_path, ENTRIES[:1])
-    result = project.build(*HALVING, *args, check=False)
-    assert_stopped_before_any_run(project, result, message)
-
-
 def test_halving_settings_are_in_env_yaml():
     from sandbox import ROOT
 

@@ -39,6 +39,18 @@ def assert_stopped_before_any_run(project, result, message):
                                       "each split needs at least one row per class (3)"),
         (["--env--seed", "abc"], "seed 'abc': expected a whole number"),
         (["--env--experiment_name", ""], "experiment_name is empty"),
+        # successive halving's settings (tests/test_halving.py builds with them)
+        (["--env--halving", "true", "--env--halving_factor", "1"], "halving_factor 1: expected an integer of at least 2"),
+        (["--env--halving", "true", "--env--halving_min_resources", "500"],
+         "halving_min_resources 500: above the 105 rows of the training split"),
+        (["--env--halving", "true", "--env--halving_min_resources", "few"],
+         "halving_min_resources 'few': expected exhaust, smallest or a whole number"),
+        (["--env--halving", "true", "--env--halving_resource", "max_iter"],
+         "halving_max_resources: needed when halving_resource is an estimator parameter (max_iter)"),
+        (["--env--halving", "true", "--env--halving_resource", "max_depth", "--env--halving_max_resources", "8"],
+         "halving_resource 'max_depth': grid entry sklearn.ensemble.AdaBoostClassifier has no such parameter"),
+        (["--env--halving", "true", "--env--halving_resource", "n_estimators", "--env--halving_max_resources", "40"],
+         "halving_resource 'n_estimators' is a hyperparameter of grid entry sklearn.ensemble.RandomForestClassifier"),
     ],
 )
 def test_a_wrong_setting_stops_the_build_before_any_run(project, args, message):
