@@ -85,7 +85,7 @@ run.log_dataset(
 # the scores of two models are paired. compare ranks the models by their mean.
 
 # %%
-estimator = models.build(candidate, seed, resource)
+estimator = models.build(candidate, seed)
 fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed, rows)
 cv_scores = models.cv_summary(fold_scores)
 run.log_metrics(cv_scores)

@@ -96,9 +96,14 @@ def rows_problem(min_resources, max_resources, resource, training_rows):
 
 
 def rung_spec(candidate, schedule, rung):
-    """A candidate's spec on `rung`: named after the rung, with what a fit needs to find its resource."""
+    """A candidate's spec on `rung`: named after the rung, with what a fit needs to find its resource.
+    A parameter resource is known without the data, so it is one of the spec's params: its run's
+    `model.params` trains it again as it was (a champion re-evaluated on other folds)."""
     search = {"rung": rung, "candidate": candidate["name"], "schedule": schedule.as_dict()}
-    return {**candidate, "name": f"rung{rung}-{candidate['name']}", "halving": search}
+    params = candidate["params"]
+    if schedule.resource != RESOURCE_ROWS:
+        params = {**params, schedule.resource: schedule.resources(schedule.max_resources, 1)[rung]}
+    return {**candidate, "name": f"rung{rung}-{candidate['name']}", "params": params, "halving": search}
 
 
 def slot_spec(schedule, rung, slot, after):
@@ -167,13 +172,11 @@ def resource_value(spec, training_rows, n_classes, cv_folds):
     """The resource a halving fit gets (rows of the training split, or the parameter's value), None outside halving."""
     if "halving" not in spec:
         return None
+    if parameter := resource_parameter(spec):
+        return spec["params"][parameter]
     schedule = Schedule(**spec["halving"]["schedule"])
-    if schedule.resource == RESOURCE_ROWS:
-        largest = min(schedule.max_resources or training_rows, training_rows)
-        smallest = 2 * cv_folds * n_classes
-    else:
-        largest, smallest = schedule.max_resources, 1
-    return schedule.resources(largest, smallest)[spec["halving"]["rung"]]
+    largest = min(schedule.max_resources or training_rows, training_rows)
+    return schedule.resources(largest, 2 * cv_folds * n_classes)[spec["halving"]["rung"]]
 
 
 def rungs_table(records, metric):

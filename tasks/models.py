@@ -11,7 +11,6 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import resample
 
 from tasks import halving
-
 from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
 
 
@@ -44,15 +43,12 @@ def validate(spec):
         raise GridError(f"grid entry {spec['class']} with {spec['params']}: {message}") from None
 
 
-def build(spec, seed, resource=None):
-    """A fresh, unfitted estimator for `spec`; random_state defaults to `seed`.
-    On a halving rung whose resource is a parameter, that parameter is `resource`."""
+def build(spec, seed):
+    """A fresh, unfitted estimator for `spec`; random_state defaults to `seed`."""
     estimator_class = _load_classifier(spec["class"])
     params = dict(spec["params"])
     if "random_state" in estimator_class._get_param_names():
         params.setdefault("random_state", seed)
-    if parameter := halving.resource_parameter(spec):
-        params[parameter] = resource
     return estimator_class(**params)
 
 

@@ -226,6 +226,8 @@ def test_a_parameter_resource_sets_that_parameter_on_each_rung(tmp_path):
     for rung, value in ((0, 4), (1, 12)):  # exhaust: 12 // 3
         assert {r.data.tags["search.resource_value"] for r in by_rung[rung]} == {str(value)}
         assert {r.data.params["n_estimators"] for r in by_rung[rung]} == {str(value)}
+    # the configuration that trains the champion again, on other folds
+    assert json.loads(by_rung[1][0].data.tags["model.params"])["n_estimators"] == 12
 
 
 def test_halving_settings_are_in_env_yaml():
