@@ -124,7 +124,7 @@ def training_rows(spec, resource):
 
 
 def resource_text(spec, resource):
-    """What a fit's resource is, for its report: "90 of 105 training rows" or "n_estimators=30"."""
+    """What a fit's resource is, for its report: "90 training rows" or "n_estimators=30"."""
     parameter = resource_parameter(spec)
     return f"{parameter}={resource}" if parameter else f"{resource} training rows"
 
@@ -146,7 +146,7 @@ def candidate_name(spec):
 
 
 def ranked(records, metric):
-    """Fit records (tasks/fit records: {"candidate", "cv", ...}), best first, in compare's order."""
+    """Fit records ({"candidate", "cv", ...}: tracking.read_record), best first, in compare's order."""
     def order(record):
         return (-record["cv"][f"cv_{metric}_mean"], record["cv"][f"cv_{metric}_std"], candidate_name(record["candidate"]))
 
@@ -182,9 +182,8 @@ def resource_value(spec, training_rows, n_classes, cv_folds):
 def rungs_table(records, metric):
     """One row per fit of a halving search, by rung then rank: rung, candidate,
     resource, the cv mean and std of `metric`, and whether it went on to the next rung."""
-    halved = [r for r in records if "halving" in r["candidate"]]
-    rows = []
-    by_rung = {}
+    halved = [r for r in records if "halving" in r.get("candidate", {})]
+    rows, by_rung = [], {}
     for record in halved:
         by_rung.setdefault(record["candidate"]["halving"]["rung"], []).append(record)
     for rung in sorted(by_rung):
