@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import mlflow.artifacts
@@ -39,6 +40,16 @@ def test_no_file_of_the_model_is_a_pickle(logged):
         # pickle protocol 2+ starts with b"\x80"; skops files are zip archives of JSON and arrays
         assert not file.read_bytes().startswith(b"\x80"), file
         assert file.suffix not in (".pkl", ".pickle", ".cloudpickle"), file
+
+
+def test_the_estimator_file_is_compressed(logged):
+    # a forest's skops file is mostly arrays: stored deflated, a quarter of the size
+    uri, model_uri, _ = logged
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
+    with zipfile.ZipFile(folder / "artifacts" / "estimator.skops") as archive:
+        entries = archive.infolist()
+    assert entries and {entry.compress_type for entry in entries} == {zipfile.ZIP_DEFLATED}
+    assert sum(e.compress_size for e in entries) < sum(e.file_size for e in entries) / 2
 
 
 def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path):
