@@ -31,6 +31,18 @@ def test_the_model_asks_for_the_raw_columns_only(logged):
     assert list(model.predict(raw)) == list(tracking.load_model(model_uri, uri).predict(raw))
 
 
+def test_the_model_predicts_its_own_input_example(logged):
+    # MLflow's own check of the example at logging time is skipped (tracking/raw_model.py)
+    uri, model_uri, raw = logged
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    example = model.input_example
+    assert list(example.columns) == data.RAW_COLUMNS and len(example) == 3
+    assert list(model.predict(example)) == list(tracking.load_model(model_uri, uri).predict(raw.head(3)))
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
+    assert (folder / "serving_input_example.json").is_file()
+
+
 def test_no_file_of_the_model_is_a_pickle(logged):
     uri, model_uri, _ = logged
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
