@@ -70,6 +70,13 @@ def test_tracked_build_logs_every_fit_whole(built_project):
         assert_fit_run_is_whole(client, run, built_project)
 
 
+def test_the_fits_with_most_estimators_start_first(built_project):
+    # the grid lists 10 then 20 estimators; the workers start the 20s first, so that
+    # neither waits at the end for the other's largest fit
+    runs = sorted(built_project.fit_runs(), key=lambda run: run.info.start_time)
+    assert [run.data.params["n_estimators"] for run in runs] == ["20"] * 4 + ["10"] * 4
+
+
 def test_every_fit_logs_the_same_training_dataset_as_mlflow_computes_it(built_project):
     # each worker computes the dataset once (tracking.fit_runs.dataset_entity), not once per fit
     import mlflow
