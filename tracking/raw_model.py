@@ -75,7 +75,6 @@ def log_raw_model(name, estimator, raw_example, pip_requirements):
     example is the raw columns the signature is inferred from, and the model
     is the same code for every fit (tests/test_model_files.py serves it).
     """
-    import mlflow
     from mlflow.models import Model, infer_signature
 
     predictions = RawRowsClassifier(estimator).predict(raw_example)
@@ -111,9 +110,9 @@ class _PyfuncFlavor:
 
 @contextmanager
 def _nothing_left_behind_by_mlflow():
-    """log_model checks the input example by loading the model it has just
-    saved, which puts the model's code folder (a temporary copy) first on
-    sys.path and its model_code.py in sys.modules, and leaves both there. In a
+    """log_model runs the model's code to save it, as a module it leaves in
+    sys.modules, and MLflow's check of an input example (skipped here) loads the
+    saved model, which also leaves its code folder first on sys.path. In a
     process that logs a model per fit, every import and every package version
     lookup then walks one more dead folder per fit: a worker's 500th fit took
     twice as long as its first."""
