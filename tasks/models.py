@@ -59,6 +59,18 @@ def subsample(X, y, rows, seed):
     return resample(X, y, replace=False, n_samples=rows, stratify=y, random_state=seed)
 
 
+def estimated_cost(spec):
+    """How long a fit of `spec` takes, relative to the other fits of its grid: its number
+    of estimators (its class's default when the spec leaves it), else 1. Enough to start
+    the longest fits first, so that no worker waits at the end for the largest forest."""
+    try:
+        estimator_class = _load_classifier(spec["class"])
+        n_estimators = spec["params"].get("n_estimators", estimator_class().get_params().get("n_estimators"))
+    except Exception:  # an unusual spec costs what a plain one does; validate() names its error
+        return 1
+    return n_estimators if isinstance(n_estimators, int) and n_estimators > 0 else 1
+
+
 def split(table, target, test_size, seed):
     """Stratified, seeded train/test split: (X_train, X_test, y_train, y_test)."""
     X = table.drop(columns=[target])

@@ -119,9 +119,10 @@ class Project:
         return client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'fit'")
 
 
-def make_project(path):
+def make_project(path, code=ROOT):
+    """A copy of the project whose code is `code`'s (a checkout of this repository) in `path`."""
     for name in PROJECT_FILES:
-        source = ROOT / name
+        source = code / name
         if source.is_dir():
             shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
