@@ -51,13 +51,18 @@ from tasks import charts, data, halving, models
 # ## The search, rung by rung
 #
 # With successive halving (`--env--halving true`), each rung kept the best
-# 1/factor of the one before, in this report's order, for the next. The table
-# gives the candidates and resource of each rung, the chart how each
-# candidate's score moved from one rung to the next. Without it, nothing here.
+# 1/factor of the one before, in this report's order, for the next. The tables
+# give the candidates and resource of each rung, then each candidate's
+# cross-validated mean on each rung it reached (the resource in brackets); the
+# chart shows how the scores moved from one rung to the next. Without
+# halving, nothing here.
 
 # %%
 rungs = pd.DataFrame(halving.rungs_table(tracking.fit_records(upstream["fit-*"]), metric))
 charts.rungs_summary(rungs) if len(rungs) else None
+
+# %%
+charts.rungs_scores(rungs, metric) if len(rungs) else None
 
 # %%
 charts.as_image(charts.rungs_chart(rungs, metric)) if len(rungs) else None

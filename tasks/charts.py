@@ -129,3 +129,14 @@ def as_image(figure):
     figure.savefig(png, format="png")
     plt.close(figure)
     return Image(png.getvalue(), alt=figure.get_label())
+
+
+def rungs_scores(rungs, metric):
+    """Each candidate's cross-validated mean of `metric` on each rung it reached, one column per
+    rung (with its resource), those that went furthest first, then by their last score."""
+    mean = f"cv_{metric}_mean"
+    labels = rungs.groupby("rung")["resource"].first()
+    table = rungs.pivot(index="candidate", columns="rung", values=mean)
+    last = rungs.sort_values("rung").groupby("candidate").last()
+    order = last.sort_values(["rung", mean], ascending=[False, False]).index
+    return table.loc[order].rename(columns=lambda r: f"rung {r} ({labels[r]})").round(4)
