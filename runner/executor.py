@@ -87,7 +87,8 @@ class Parallel(PloomberParallel):
             workers.building = dag  # what the forked workers find their tasks in
             pool = ProcessPoolExecutor(
                 build.processes, mp_context=get_context("fork"),
-                initializer=workers.start, initargs=(os.getpid(), handled),
+                initializer=workers.start,
+                initargs=(os.getpid(), handled, max(1, (os.cpu_count() or 1) // build.processes)),
             )
             with pool:
                 build.run(pool, bar)
