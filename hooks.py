@@ -65,7 +65,8 @@ def _validate_fits(fits):
     from tasks import models
 
     for task in fits:
-        models.validate(task.params["model"])
+        if search.what_is(task).candidate is not None:  # a later rung's place: its candidate was checked on rung 0
+            models.validate(task.params["model"])
     # The workers, forked from here, show estimators as text: reports do (the
     # HTML diagram loads from outside the report), and drawing it cost each
     # fit 12 ms and 58 KB of notebook. Jupyter still shows the diagram.
@@ -126,17 +127,19 @@ def _rerun_what_the_store_lacks(dag):
     nb --inject`) writes such a record over that fit's own, and compare would
     rank the grid without it. compare, when its leaderboard ranks other runs
     than the fits recorded: the grid went back to fits that are all up to
-    date, and Ploomber does not see which tasks `fit-*` matches."""
+    date, and Ploomber does not see which tasks `fit-*` matches. The
+    leaderboard ranks full fits only: not a halving search's earlier rungs."""
     if (compare := _tracked(dag, "compare")) is None:
         return
     fits = [task for task in compare.upstream.values() if search.what_is(task).is_fit]
-    recorded = {task.name: tracking.recorded_run_id(task.product["run"]) for task in fits}
+    records = {task.name: tracking.read_record(task.product["run"]) for task in fits}
     for task in fits:
-        if recorded[task.name] is None and task.exec_status.name == "Skipped":
+        if records[task.name].get("run_id") is None and task.exec_status.name == "Skipped":
             _rerun(dag, task)
     if compare.exec_status.name != "Skipped":
         return  # it runs anyway, after a fit set to run above or an outdated one
-    if tracking.ranks_other_runs(compare.product["leaderboard"], recorded.values()):
+    ranked = [record.get("run_id") for record in records.values() if record.get("final", True)]
+    if tracking.ranks_other_runs(compare.product["leaderboard"], ranked):
         _rerun(dag, compare)
 
 

@@ -106,6 +106,28 @@ def check_min_improvement(value):
     return None
 
 
+def check_halving(value):
+    if not isinstance(value, bool):
+        return f"halving {value!r}: expected true or false"
+    return None
+
+
+def _halving_check(setting):
+    """The check of one halving setting: the schedule's own (tasks/halving.py), with the others at their defaults."""
+    defaults = {"halving_factor": 3, "halving_resource": "n_samples", "halving_min_resources": "exhaust",
+                "halving_max_resources": None}
+
+    def check_value(value):
+        from tasks import halving
+
+        values = {**defaults, setting: value}
+        if setting == "halving_resource":
+            values["halving_max_resources"] = 1  # whether it is needed is checked with the settings together
+        return halving.schedule_problem(*(values[key] for key in defaults))
+
+    return check_value
+
+
 CHECKS = {
     "track": check_track,
     "mlflow_tracking_uri": check_tracking_uri,
@@ -117,7 +139,13 @@ CHECKS = {
     "score_input": check_score_input,
     "cv_folds": check_cv_folds,
     "min_improvement": check_min_improvement,
+    "halving": check_halving,
+    "halving_factor": _halving_check("halving_factor"),
+    "halving_resource": _halving_check("halving_resource"),
+    "halving_min_resources": _halving_check("halving_min_resources"),
+    "halving_max_resources": _halving_check("halving_max_resources"),
 }
+HALVING_SETTINGS = ("halving_factor", "halving_resource", "halving_min_resources", "halving_max_resources")
 
 
 def check(env, env_file, values=True):
@@ -146,7 +174,16 @@ def first_problem(values, env_file=None):
             problem = check_value(values[key])
         if problem:
             return problem
-    return None
+    return _halving_problem(values)
+
+
+def _halving_problem(values):
+    """The halving settings together (a parameter resource needs its max), when halving is on."""
+    from tasks import halving
+
+    if values.get("halving") is not True or not all(key in values for key in HALVING_SETTINGS):
+        return None
+    return halving.schedule_problem(*(values[key] for key in HALVING_SETTINGS))
 
 
 def problem_with_data(values, target):
@@ -162,8 +199,15 @@ def problem_with_data(values, target):
             f"test_size {test_size!r}: leaves {held_out} held-out and {rows - held_out} training rows of {rows}; "
             f"each split needs at least one row per class ({classes})"
         )
-    if (cv_folds := values.get("cv_folds")) is not None:
-        return _cv_folds_problem(target, cv_folds, test_size, values.get("seed"))
+    if (cv_folds := values.get("cv_folds")) is not None and (
+        problem := _cv_folds_problem(target, cv_folds, test_size, values.get("seed"))
+    ):
+        return problem
+    if values.get("halving") is True:
+        from tasks import halving
+
+        return halving.rows_problem(values.get("halving_min_resources"), values.get("halving_max_resources"),
+                                    values.get("halving_resource"), rows - held_out)
     return None
 
 

@@ -3,7 +3,9 @@ the pipeline (params, cross-validated and held-out metrics, confusion matrix, da
 compare run with its leaderboard and chart, registers the champion and scores
 the held-out rows with it; all without notebooks or HTML reports.
 
-    python benchmarks/loop.py PROJECT_DIR TRACKING_URI
+    PYTHONPATH=PROJECT_DIR python benchmarks/loop.py PROJECT_DIR TRACKING_URI
+
+PYTHONPATH makes it read the project's own tasks/ (its data), as its build does.
 """
 import sys
 import tempfile
@@ -18,7 +20,7 @@ import pandas as pd  # noqa: E402
 from sklearn_evaluation import plot  # noqa: E402
 
 import tracking  # noqa: E402
-from tasks import charts, data, grid, models  # noqa: E402
+from tasks import charts, data, grid, models, rows  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from sandbox import Project  # noqa: E402
@@ -27,21 +29,28 @@ EXPERIMENT, TEST_SIZE, SEED, CV_FOLDS, METRIC, MODEL_NAME = "iris-grid", 0.3, 42
 
 
 def features(folder):
-    paths = {name: folder / f"{name}.parquet" for name in ("get", "sepal", "petal", "features")}
-    data.get(paths["get"])
-    data.sepal(paths["sepal"], paths)
-    data.petal(paths["petal"], paths)
-    data.features(paths["features"], paths)
-    return paths["features"]
+    """The features table as the data tasks make it, for whatever dataset tasks/data.py describes."""
+    get = folder / "get.parquet"
+    data.get(get, resources_=None)
+    feature_paths = [folder / f"{feature.__name__}.parquet" for feature in data.FEATURES]
+    for feature, path in zip(data.FEATURES, feature_paths):
+        rows.save_feature(feature, get, path)
+    table = folder / "features.parquet"
+    rows.save_features_table(get, feature_paths, table)
+    return table
+
+
+def training_split(folder):
+    """(the features table's path, X_train, X_test, y_train, y_test), as every fit splits it."""
+    features_path = features(folder)
+    return (features_path, *models.split(pd.read_parquet(features_path), data.TARGET, TEST_SIZE, SEED))
 
 
 def main(project_dir, tracking_uri):
-    specs = [spec for entry in Project(Path(project_dir)).grid() for spec in grid.combinations(**entry)]
+    specs = grid.candidates(Project(Path(project_dir)).grid(), seed=SEED)
     tracking.prepare_store(tracking_uri, EXPERIMENT)
     with tempfile.TemporaryDirectory() as folder:
-        features_path = features(Path(folder))
-        table = pd.read_parquet(features_path)
-        X_train, X_test, y_train, y_test = models.split(table, data.TARGET, TEST_SIZE, SEED)
+        features_path, X_train, X_test, y_train, y_test = training_split(Path(folder))
         run_ids = []
         for spec in specs:
             models.validate(spec)

@@ -87,7 +87,8 @@ class Parallel(PloomberParallel):
             workers.building = dag  # what the forked workers find their tasks in
             pool = ProcessPoolExecutor(
                 build.processes, mp_context=get_context("fork"),
-                initializer=workers.start, initargs=(os.getpid(), handled),
+                initializer=workers.start,
+                initargs=(os.getpid(), handled, max(1, (os.cpu_count() or 1) // build.processes)),
             )
             with pool:
                 build.run(pool, bar)
@@ -107,8 +108,11 @@ class _Build:
         _Build.started = True
         self.dag, self.processes = dag, processes
         self.running, self.reports, self.errors = {}, [], []
-        # in topological order, computed once: DAG.values() sorts the graph on every call
-        self.unstarted = [t for t in dag.values() if t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
+        # in topological order, computed once: DAG.values() sorts the graph on every call;
+        # the fits, which become ready together, costliest first (_costliest_fits_first)
+        self.unstarted = _costliest_fits_first(
+            [t for t in dag.values() if t.exec_status not in {TaskStatus.Executed, TaskStatus.Skipped}]
+        )
         self.to_run = len(self.unstarted)
         self.fits_to_run = [t.name for t in self.unstarted if _is_fit(t)]
         self.fits_done, self.fits_failed = set(), set()
@@ -213,6 +217,19 @@ class _Build:
 
 def _is_fit(task):
     return "model" in task.params
+
+
+def _costliest_fits_first(tasks):
+    """`tasks` with the fits, in the places the fits held, sorted by their estimated cost,
+    costliest first (ties keep the grid's order). Started in grid order, a grid whose
+    largest forests come last (the grid lists them last) leaves one worker idle while
+    the other fits the last of them; started longest first, the short fits fill in at
+    the end on whichever worker is free."""
+    from tasks import models
+
+    fits = sorted((t for t in tasks if _is_fit(t)), key=lambda t: -models.estimated_cost(t.params["model"]))
+    costliest = iter(fits)
+    return [next(costliest) if _is_fit(t) else t for t in tasks]
 
 
 def _signal_workers(pool, signum):

@@ -17,6 +17,12 @@ by one that returns what the original returns.
 runner/executor.py imports this module: pipeline.yaml names that executor, and
 Ploomber imports it before it builds any task, in every command that loads
 the pipeline (build, status, task, nb, and soopervisor's jobs).
+
+One patch extends Ploomber instead (`_process_tasks`): a grid task whose
+`model` spec lists `after` (the names of other specs) runs after those
+tasks. A notebook's `upstream` is the same for every task of its script, so
+successive halving's rungs get their order this way, as edges of the DAG
+that status, plot, resume and soopervisor's export all see.
 """
 import functools
 from pathlib import Path
@@ -26,6 +32,7 @@ import ploomber
 import ploomber.placeholders.placeholder as placeholder
 import ploomber.placeholders.util as placeholder_util
 import ploomber.sources.notebooksource as notebooksource
+import ploomber.spec.dagspec as dagspec
 import ploomber.static_analysis.python as python_analysis
 import ploomber.tasks.abc as task_abc
 import ploomber.table as table
@@ -305,6 +312,27 @@ def _update_downstream_status(self):
             task.exec_status = TaskStatus.WaitingExecution
 
 
+_original_process_tasks = dagspec.process_tasks
+
+
+def _process_tasks(dag, dag_spec, root_path=None):
+    """Ploomber's making of the tasks from pipeline.yaml, then the `after` edges."""
+    _original_process_tasks(dag, dag_spec, root_path=root_path)
+    add_after_edges(dag)
+
+
+def add_after_edges(dag):
+    """Each task whose params' `model` lists `after` gets the tasks of those specs as upstream."""
+    specs = {name: dag[name].params.get("model") for name in dag}
+    task_of_spec = {spec["name"]: name for name, spec in specs.items() if isinstance(spec, dict) and "name" in spec}
+    for name, spec in specs.items():
+        for before in spec.get("after", ()) if isinstance(spec, dict) else ():
+            if before not in task_of_spec:
+                raise dagspec.DAGSpecInitializationError(f"Task {name!r} runs after {before!r}, which no task is")
+            dag[name].set_upstream(dag[task_of_spec[before]])
+
+
+dagspec.process_tasks = _process_tasks
 notebooksource.NotebookSource._read_nb_str_unrendered = _read_nb_str_unrendered
 notebooksource._warn_on_unused_params = _warn_on_unused_params
 PythonTranslator.codify = _codify_without_black

@@ -53,6 +53,7 @@ def _what_a_tracked_fit_does_once():
     model_files.import_skops_io()
     reports.html_exporter().from_notebook_node(nbformat.v4.new_notebook())
     warn_dependency_requirement_mismatches(raw_model.pip_requirements())
+    raw_model.staged_code()  # the same for every fit: copied once, here
     sqlalchemy.orm.configure_mappers()
     PIL.Image.init()  # its image formats, loaded when a figure is first saved
     store.source_tags()

@@ -15,9 +15,10 @@
 # ---
 
 # %% [markdown]
-# # Compare the grid
+# # Compare the fits
 #
-# Asks MLflow for the runs that this build's fits logged and ranks them by the
+# Asks MLflow for the runs that this build's full fits logged (with successive
+# halving, those of the last rung, on the full resource) and ranks them by the
 # cross-validated mean of `metric`, highest first; then by its std over the
 # folds, smallest first; then by run name. The held-out score is shown beside
 # it but never decides: it is the unbiased estimate of how the champion will
@@ -44,7 +45,27 @@ cv_folds = 5
 import pandas as pd
 
 import tracking
-from tasks import charts, data, models
+from tasks import charts, data, halving, models
+
+# %% [markdown]
+# ## The search, rung by rung
+#
+# With successive halving (`--env--halving true`), each rung kept the best
+# 1/factor of the one before, in this report's order, for the next. The tables
+# give the candidates and resource of each rung, then each candidate's
+# cross-validated mean on each rung it reached (the resource in brackets); the
+# chart shows how the scores moved from one rung to the next. Without
+# halving, nothing here.
+
+# %%
+rungs = pd.DataFrame(halving.rungs_table(tracking.fit_records(upstream["fit-*"]), metric))
+charts.rungs_summary(rungs) if len(rungs) else None
+
+# %%
+charts.rungs_scores(rungs, metric) if len(rungs) else None
+
+# %%
+charts.as_image(charts.rungs_chart(rungs, metric)) if len(rungs) else None
 
 # %% [markdown]
 # ## Leaderboard
@@ -77,7 +98,7 @@ def rescore(spec):
 if track:
     decision, chart_image = tracking.record_comparison(
         mlflow_tracking_uri, experiment_name, board, metric, charts.decided_chart(board, metric),
-        registered_model_name, min_improvement, rescore,
+        registered_model_name, min_improvement, rescore, rungs,
     )
     where = f"{registered_model_name}@{tracking.CHAMPION_ALIAS}"
     if decision.outcome == "kept":

@@ -15,15 +15,21 @@
 # ---
 
 # %% [markdown]
-# # Fit one model of the grid
+# # Fit one model of the search
 #
 # Scores the model given by `model` by stratified `cv_folds`-fold
 # cross-validation on the training split, then trains it on the whole training
 # split and scores it on the held-out split. When `track` is on, logs the run
 # to MLflow: parameters, both kinds of scores, confusion matrix, training data
 # and the model itself.
-# Ploomber runs this notebook once per grid entry; this report is attached to
+# Ploomber runs this notebook once per candidate; this report is attached to
 # the run as HTML when the notebook finishes.
+#
+# In successive halving (`--env--halving true`), a fit is one candidate on one
+# rung: it trains on that rung's resource (a subset of the training rows, or
+# an estimator parameter's value), and only the last rung's fits, on the full
+# resource, log a model. A place on a later rung first reads which candidate
+# it trains: the rung before's survivors, in compare's order.
 
 # %% tags=["parameters"]
 upstream = ["features"]
@@ -45,11 +51,12 @@ import pandas as pd
 from sklearn_evaluation import plot
 
 import tracking
-from tasks import data, models
+from tasks import data, halving, models, search
 
 # %%
-run = tracking.start_fit_run(track, mlflow_tracking_uri, experiment_name, model, product["run"])
-print(f"{model['name']}: MLflow run {run.run_id or '(tracking off)'}")
+candidate = halving.trained_by(model, tracking.fit_records(upstream))
+run = tracking.start_fit_run(track, mlflow_tracking_uri, experiment_name, candidate, product["run"])
+print(f"{candidate['name']}: MLflow run {run.run_id or '(tracking off)'}")
 
 # %% [markdown]
 # ## Data
@@ -58,6 +65,11 @@ print(f"{model['name']}: MLflow run {run.run_id or '(tracking off)'}")
 table = pd.read_parquet(upstream["features"])
 X_train, X_test, y_train, y_test = models.split(table, data.TARGET, test_size, seed)
 print(f"{len(X_train)} training rows, {len(X_test)} held-out rows, seed {seed}")
+resource = halving.resource_value(candidate, len(X_train), y_train.nunique(), cv_folds)
+rows = halving.training_rows(candidate, resource)
+if resource is not None:
+    run.set_tags({search.RESOURCE_TAG: str(resource)})
+    print(f"rung {halving.rung_of(candidate)}: {halving.resource_text(candidate, resource)}")
 run.log_dataset(
     X_train.assign(**{data.TARGET: y_train}),
     source=upstream["features"],
@@ -69,24 +81,25 @@ run.log_dataset(
 # %% [markdown]
 # ## Cross-validated scores on the training split
 #
-# The folds are the same for every model of the grid (shuffled by `seed`), so
+# The folds are the same for every model of the search (shuffled by `seed`), so
 # the scores of two models are paired. compare ranks the models by their mean.
 
 # %%
-estimator = models.build(model, seed)
-fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed)
+estimator = models.build(candidate, seed)
+fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed, rows)
 cv_scores = models.cv_summary(fold_scores)
 run.log_metrics(cv_scores)
+tracking.record_scores(product["run"], cv_scores, resource)
 summary = pd.DataFrame(
     {m: [cv_scores[f"cv_{m}_mean"], cv_scores[f"cv_{m}_std"]] for m in models.METRICS}, index=["mean", "std"]
 )
 pd.concat([fold_scores, summary]).round(4)
 
 # %% [markdown]
-# ## Model, trained on the whole training split
+# ## Model, trained on the whole training split (or on a rung's rows)
 
 # %%
-estimator.fit(X_train, y_train)
+estimator.fit(*models.subsample(X_train, y_train, rows, seed))
 run.log_params(estimator.get_params())
 run.log_params({"split.test_size": test_size, "split.seed": seed, "cv.folds": cv_folds})
 estimator
@@ -98,7 +111,7 @@ estimator
 y_pred = estimator.predict(X_test)
 metrics = models.evaluate(y_test, y_pred)
 run.log_metrics(metrics)
-pd.Series(metrics, name=model["name"]).to_frame()
+pd.Series(metrics, name=candidate["name"]).to_frame()
 
 # %%
 confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
@@ -108,7 +121,9 @@ run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)  # with tr
 # ## The logged model
 #
 # It takes the raw columns and computes the derived features itself, with the
-# functions of `tasks/data.py` that the feature tasks use.
+# functions of `tasks/data.py` that the feature tasks use. An earlier rung of
+# successive halving logs none: no one serves a model fitted on part of the resource.
 
 # %%
-run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))
+if halving.is_final(candidate):
+    run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))

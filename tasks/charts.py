@@ -89,3 +89,54 @@ def leaderboard_table(board, metric):
         },
         index=pd.RangeIndex(1, len(board) + 1, name="rank"),
     )
+
+
+def rungs_chart(rungs, metric):
+    """Successive halving's search: each candidate's cross-validated mean of
+    `metric` on each rung it reached (x: the rung and its resource), a line
+    per candidate, so a survivor's line runs on to the last rung."""
+    mean = f"cv_{metric}_mean"
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    for _, path in rungs.sort_values("rung").groupby("candidate", sort=False):
+        reached_end = path["rung"].max() == rungs["rung"].max()
+        ax.plot(path["rung"], path[mean], marker="o", linewidth=2 if reached_end else 0.8,
+                alpha=1.0 if reached_end else 0.4, label=path["candidate"].iloc[0] if reached_end else None)
+    ticks = rungs.groupby("rung").agg(resource=("resource", "first"), fits=("candidate", "size"))
+    ax.set_xticks(ticks.index, [f"rung {r}\n{t.fits} fits, resource {t.resource}" for r, t in ticks.iterrows()],
+                  fontsize=8)
+    ax.set_ylabel(f"cv {metric} (mean)")
+    ax.set_title(f"successive halving: {mean} of each candidate, rung by rung", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", title="last rung")
+    figure.set_label(f"successive halving of {ticks['fits'].iloc[0]} candidates in {len(ticks)} rungs by {mean}")
+    figure.tight_layout()
+    return figure
+
+
+def rungs_summary(rungs):
+    """Candidates and resource per rung, and who went on: one row per rung."""
+    return rungs.groupby("rung").agg(
+        resource=("resource", "first"), candidates=("candidate", "size"), kept=("kept", "sum"),
+    ).astype({"kept": int})
+
+
+def as_image(figure):
+    """`figure` as a PNG image whose alt text is the figure's label, closed so that the notebook shows it once."""
+    import io
+
+    from IPython.display import Image
+
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    plt.close(figure)
+    return Image(png.getvalue(), alt=figure.get_label())
+
+
+def rungs_scores(rungs, metric):
+    """Each candidate's cross-validated mean of `metric` on each rung it reached, one column per
+    rung (with its resource), those that went furthest first, then by their last score."""
+    mean = f"cv_{metric}_mean"
+    labels = rungs.groupby("rung")["resource"].first()
+    table = rungs.pivot(index="candidate", columns="rung", values=mean)
+    last = rungs.sort_values("rung").groupby("candidate").last()
+    order = last.sort_values(["rung", mean], ascending=[False, False]).index
+    return table.loc[order].rename(columns=lambda r: f"rung {r} ({labels[r]})").round(4)

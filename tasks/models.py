@@ -8,7 +8,9 @@ import pandas as pd
 from sklearn.base import ClassifierMixin, clone
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils import resample
 
+from tasks import halving
 from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
 
 
@@ -23,6 +25,11 @@ def validate(spec):
     """
     estimator_class = _load_classifier(spec["class"])
     accepted = estimator_class._get_param_names()
+    if (resource := halving.resource_parameter(spec)) and resource not in accepted:
+        raise GridError(
+            f"halving_resource {resource!r}: grid entry {spec['class']} has no such parameter; "
+            f"{estimator_class.__name__} accepts: {', '.join(accepted)}"
+        )
     unknown = sorted(set(spec["params"]) - set(accepted))
     if unknown:
         raise GridError(
@@ -45,6 +52,25 @@ def build(spec, seed):
     return estimator_class(**params)
 
 
+def subsample(X, y, rows, seed):
+    """A stratified subset of `rows` rows of (X, y), drawn from `seed`; (X, y) themselves when rows covers them."""
+    if rows is None or rows >= len(y):
+        return X, y
+    return resample(X, y, replace=False, n_samples=rows, stratify=y, random_state=seed)
+
+
+def estimated_cost(spec):
+    """How long a fit of `spec` takes, relative to the other fits of its grid: its number
+    of estimators (its class's default when the spec leaves it), else 1. Enough to start
+    the longest fits first, so that no worker waits at the end for the largest forest."""
+    try:
+        estimator_class = _load_classifier(spec["class"])
+        n_estimators = spec["params"].get("n_estimators", estimator_class().get_params().get("n_estimators"))
+    except Exception:  # an unusual spec costs what a plain one does; validate() names its error
+        return 1
+    return n_estimators if isinstance(n_estimators, int) and n_estimators > 0 else 1
+
+
 def split(table, target, test_size, seed):
     """Stratified, seeded train/test split: (X_train, X_test, y_train, y_test)."""
     X = table.drop(columns=[target])
@@ -63,16 +89,23 @@ def evaluate(y_true, y_pred):
     return {name: float(scores[name]) for name in METRICS}
 
 
-def cross_validate(estimator, X, y, folds, seed):
+def cross_validate(estimator, X, y, folds, seed, rows=None):
     """The scores of `estimator` on each of `folds` stratified folds of (X, y).
 
     The folds are shuffled by `seed` and depend on nothing else, so every fit
     of a build is scored on the same folds and the scores are paired. Returns
     one row per fold (index `fold`, from 1), one column per metric in METRICS.
+
+    With `rows` (a halving rung's resource) below len(y), each fold trains on a
+    stratified subset of its training part, the fraction rows / len(y), and is
+    scored on its whole test part: scikit-learn's _SubsampleMetaSplitter.
     """
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
     for train, test in splitter.split(X, y):
+        if rows is not None and rows < len(y):
+            train = resample(train, replace=False, n_samples=int(rows / len(y) * len(train)), stratify=y.iloc[train],
+                             random_state=seed)
         fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
         scores.append(evaluate(y.iloc[test], fitted.predict(X.iloc[test])))
     return pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))

@@ -1,11 +1,13 @@
-"""Search strategies: how a grid entry of pipeline.yaml becomes candidates, and what a task is.
+"""Search strategies: how the grid entries of pipeline.yaml become candidates, and what a task is.
 
 As in scikit-learn's model_selection, each strategy is one small function over
 parts they share:
 
 - `combinations`: every combination of lists of values (GridSearchCV's ParameterGrid);
 - `samples`: `n_candidates` drawn from distributions (RandomizedSearchCV's
-  ParameterSampler, with the same candidates for the same seed).
+  ParameterSampler, with the same candidates for the same seed);
+- successive halving (tasks/halving.py): the candidates of both, fitted in
+  rungs on a growing resource (HalvingGridSearchCV, HalvingRandomSearchCV).
 
 Each returns ModelSpecs, one per fit task. Every fit is split and scored the
 same way whatever its strategy (tasks/models.py: split, cross_validate,
@@ -26,6 +28,8 @@ from pathlib import Path
 # the tags every fit run carries (tracking.fit_runs); their names are fixed
 STRATEGY_TAG = "search.strategy"
 CANDIDATE_TAG = "search.candidate"
+RUNG_TAG = "search.rung"
+RESOURCE_TAG = "search.resource_value"
 
 DISTRIBUTION = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$")
 DISTRIBUTIONS = ("loguniform", "uniform", "randint")
@@ -49,6 +53,21 @@ class ModelSpec(dict):
         return self["name"]
 
 
+def expand(entries, seed):
+    """The candidates of every entry, in their order: a sampled entry (one with
+    `n_candidates`) draws them with `seed`, a combination entry takes every combination."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("model") for e in entries):
+        raise SearchError(f"grid entries {entries!r}: expected a list of entries, each with model: <dotted path>")
+    found = []
+    for entry in entries:
+        entry = dict(entry)
+        if "n_candidates" in entry:
+            found += samples(entry.pop("model"), seed=seed, **entry)
+        else:
+            found += combinations(entry.pop("model"), **entry)
+    return found
+
+
 def combinations(model, **hyperparameters):
     """Every combination of one grid entry: `model` is the dotted path of a
     scikit-learn classifier; every other key is a hyperparameter with a list
@@ -65,7 +84,7 @@ def samples(model, n_candidates=None, seed=None, **space):
     """`n_candidates` candidates of `model` drawn from `space`, exactly those of
     `ParameterSampler(space, n_iter=n_candidates, random_state=seed)` with each
     value read by `distribution`. `seed` is the build's (pipeline.yaml passes
-    "{{seed}}"), so another seed draws another sample.
+    "{{seed}}" to the grid function), so another seed draws another sample.
 
     With a distribution in the space, the sampler draws with replacement, one
     candidate after the other: raising n_candidates keeps the earlier ones
@@ -76,7 +95,7 @@ def samples(model, n_candidates=None, seed=None, **space):
     if not _is_whole(n_candidates) or n_candidates < 1:
         raise SearchError(f"{where}: n_candidates {n_candidates!r}: expected a whole number of at least 1")
     if not _is_whole(seed):
-        raise SearchError(f'{where}: seed {seed!r}: expected the build\'s seed, given as seed: "{{{{seed}}}}"')
+        raise SearchError(f'{where}: seed {seed!r}: expected the build\'s seed, given to the grid as seed: "{{{{seed}}}}"')
     parsed = {name: distribution(where, name, value) for name, value in space.items()}
     lists = [value for value in parsed.values() if isinstance(value, list)]
     if len(lists) == len(parsed) and (combined := math.prod(map(len, lists))) < n_candidates:
@@ -150,7 +169,8 @@ class TaskRole:
 
     kind: str  # "fit", "compare", "score" or "data"
     strategy: str | None = None  # "grid" or "sampled"
-    candidate: str | None = None
+    candidate: str | None = None  # None for a later rung's place: it reads its candidate from the rung before
+    rung: int | None = None  # None outside successive halving
 
     @property
     def is_fit(self):
@@ -167,12 +187,17 @@ def what_is(task):
     if kind != "fit":
         return TaskRole(kind)
     spec = task.params["model"]
-    return TaskRole("fit", spec.get("strategy", "grid"), spec["name"])
+    if "halving" not in spec:
+        return TaskRole("fit", spec.get("strategy", "grid"), spec["name"])
+    return TaskRole("fit", spec.get("strategy"), spec["halving"].get("candidate"), spec["halving"]["rung"])
 
 
 def run_tags(spec):
-    """The search's tags on a fit's run: its strategy and candidate."""
-    return {STRATEGY_TAG: spec.get("strategy", "grid"), CANDIDATE_TAG: spec["name"]}
+    """The search's tags on a fit's run: its strategy and candidate, and in halving its rung."""
+    if "halving" not in spec:
+        return {STRATEGY_TAG: spec.get("strategy", "grid"), CANDIDATE_TAG: spec["name"]}
+    return {STRATEGY_TAG: spec.get("strategy", "grid"), CANDIDATE_TAG: spec["halving"]["candidate"],
+            RUNG_TAG: str(spec["halving"]["rung"])}
 
 
 def spec_name(model, params):

@@ -24,7 +24,6 @@ PROJECT_FILES = [
     "pipeline.yaml", "env.yaml", "settings.py", "hooks.py", "tracking", "runner", "tasks", "scripts", ".gitignore",
 ]
 PLOOMBER = str(Path(sys.executable).parent / "ploomber")
-COMBINATIONS = "tasks.grid::combinations"
 
 def sized_grid(fits):
     """Grid entries with `fits` fits (a multiple of 64), every fit as light as
@@ -69,31 +68,26 @@ class Project:
         self.set_grid(self.grid() + [{"model": model, **hyperparameters}])
 
     def add_sampled_entry(self, model, n_candidates, **space):
-        """A sampled entry (tasks.grid::samples), drawn with the build's seed."""
-        self.add_grid_entry(model, dotted_path="tasks.grid::samples", n_candidates=n_candidates, seed="{{seed}}",
-                            **space)
+        """A sampled entry, drawn with the build's seed."""
+        self.add_grid_entry(model, n_candidates=n_candidates, **space)
 
     def grid(self):
-        """The grid entries of pipeline.yaml, as {"model": ..., hyperparameter: values}; an
-        entry of another strategy than combinations keeps its dotted_path."""
-        return [
-            {k: v for k, v in entry["model"].items() if (k, v) != ("dotted_path", COMBINATIONS)}
-            for entry in self._fit_task(self._spec())["grid"]
-        ]
+        """The grid entries of pipeline.yaml, as {"model": ..., hyperparameter: values} (and n_candidates)."""
+        return self._search_tasks(self._spec())[0]["grid"]["model"]["entries"]
 
     def set_grid(self, entries):
+        """The entries of the search: of its candidates and of its rungs."""
         spec = self._spec()
-        self._fit_task(spec)["grid"] = [
-            {"model": {"dotted_path": COMBINATIONS, **entry}} for entry in entries
-        ]
+        for task in self._search_tasks(spec):
+            task["grid"]["model"]["entries"] = list(entries)
         (self.path / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
     def _spec(self):
         return yaml.safe_load((self.path / "pipeline.yaml").read_text())
 
     @staticmethod
-    def _fit_task(spec):
-        return next(t for t in spec["tasks"] if t.get("name", "").startswith("fit-"))
+    def _search_tasks(spec):
+        return [t for t in spec["tasks"] if "entries" in t.get("grid", {}).get("model", {})]
 
     def build_command(self, *args, track=True, store=True):
         """`store=False` leaves the tracking URI to MLFLOW_TRACKING_URI and env.yaml."""
@@ -125,9 +119,10 @@ class Project:
         return client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'fit'")
 
 
-def make_project(path):
+def make_project(path, code=ROOT):
+    """A copy of the project whose code is `code`'s (a checkout of this repository) in `path`."""
     for name in PROJECT_FILES:
-        source = ROOT / name
+        source = code / name
         if source.is_dir():
             shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -308,13 +303,13 @@ def log_a_model(folder, n_estimators=3):
     from sklearn.datasets import load_iris
 
     import tracking
-    from tasks import data, grid, models, rows
+    from tasks import data, models, rows, search
 
     frame = load_iris(as_frame=True).frame
     frame.columns = [*data.RAW_COLUMNS, data.TARGET]
     raw = frame[data.RAW_COLUMNS]
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    spec = grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=n_estimators)[0]
+    spec = search.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=n_estimators)[0]
     tracking.prepare_store(uri, "iris-grid")
     run = tracking.start_fit_run(True, uri, "iris-grid", spec, folder / "run.json")
     run.log_model(models.build(spec, seed=0).fit(rows.model_input(raw), frame[data.TARGET]), raw_example=raw.head(3))

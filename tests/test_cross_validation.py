@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from tasks import grid, models
+from tasks import models, search
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def iris():
 
 def test_fold_scores_are_one_row_per_fold_and_repeatable(iris):
     X, y = iris
-    estimator = models.build(grid.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=5)[0], seed=0)
+    estimator = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=5)[0], seed=0)
     scores = models.cross_validate(estimator, X, y, folds=4, seed=7)
     assert list(scores.columns) == list(models.METRICS)
     assert list(scores.index) == [1, 2, 3, 4]

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import mlflow.artifacts
@@ -30,6 +31,18 @@ def test_the_model_asks_for_the_raw_columns_only(logged):
     assert list(model.predict(raw)) == list(tracking.load_model(model_uri, uri).predict(raw))
 
 
+def test_the_model_predicts_its_own_input_example(logged):
+    # MLflow's own check of the example at logging time is skipped (tracking/raw_model.py)
+    uri, model_uri, raw = logged
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    example = model.input_example
+    assert list(example.columns) == data.RAW_COLUMNS and len(example) == 3
+    assert list(model.predict(example)) == list(tracking.load_model(model_uri, uri).predict(raw.head(3)))
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
+    assert (folder / "serving_input_example.json").is_file()
+
+
 def test_no_file_of_the_model_is_a_pickle(logged):
     uri, model_uri, _ = logged
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
@@ -39,6 +52,16 @@ def test_no_file_of_the_model_is_a_pickle(logged):
         # pickle protocol 2+ starts with b"\x80"; skops files are zip archives of JSON and arrays
         assert not file.read_bytes().startswith(b"\x80"), file
         assert file.suffix not in (".pkl", ".pickle", ".cloudpickle"), file
+
+
+def test_the_estimator_file_is_compressed(logged):
+    # a forest's skops file is mostly arrays: stored deflated, a quarter of the size
+    uri, model_uri, _ = logged
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, tracking_uri=uri))
+    with zipfile.ZipFile(folder / "artifacts" / "estimator.skops") as archive:
+        entries = archive.infolist()
+    assert entries and {entry.compress_type for entry in entries} == {zipfile.ZIP_DEFLATED}
+    assert sum(e.compress_size for e in entries) < sum(e.file_size for e in entries) / 2
 
 
 def test_the_model_predicts_in_a_fresh_venv_from_its_own_files(logged, tmp_path):

@@ -1,4 +1,5 @@
 """End-to-end builds of the pipeline, checked through the MLflow store as a user would."""
+import json
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -39,7 +40,7 @@ def assert_fit_run_is_whole(client, run, project):
     assert {tracking.CONFUSION_MATRIX_ARTIFACT, tracking.REPORT_ARTIFACT} <= artifacts
     report = client.download_artifacts(run.info.run_id, tracking.REPORT_ARTIFACT)
     html = open(report).read()
-    assert "Fit one model of the grid" in html
+    assert "Fit one model of the search" in html
     assert run.info.run_id in html  # printed by the notebook
     assert "start_fit_run" not in html  # code cells are hidden
     assert "Cross-validated scores on the training split" in html
@@ -67,6 +68,32 @@ def test_tracked_build_logs_every_fit_whole(built_project):
     assert families == ["AdaBoostClassifier"] * 4 + ["RandomForestClassifier"] * 4
     for run in runs:
         assert_fit_run_is_whole(client, run, built_project)
+
+
+def test_the_fits_with_most_estimators_start_first(built_project):
+    # the grid lists 10 then 20 estimators; the workers start the 20s first, so that
+    # neither waits at the end for the other's largest fit
+    runs = sorted(built_project.fit_runs(), key=lambda run: run.info.start_time)
+    assert [run.data.params["n_estimators"] for run in runs] == ["20"] * 4 + ["10"] * 4
+
+
+def test_every_fit_logs_the_same_training_dataset_as_mlflow_computes_it(built_project):
+    # each worker computes the dataset once (tracking.fit_runs.dataset_entity), not once per fit
+    import mlflow
+
+    features = built_project.path / "products" / "features.parquet"
+    X_train, _, y_train, _ = models.split(pd.read_parquet(features), data.TARGET, test_size=0.3, seed=42)
+    expected = mlflow.data.from_pandas(
+        X_train.assign(**{data.TARGET: y_train}), source=str(features), targets=data.TARGET, name="iris-features"
+    )
+    inputs = [d for run in built_project.fit_runs() for d in run.inputs.dataset_inputs]
+    assert len(inputs) == 8
+    for dataset_input in inputs:
+        dataset = dataset_input.dataset
+        assert (dataset.name, dataset.digest) == ("iris-features", expected.digest)
+        assert json.loads(dataset.profile) == expected.profile == {"num_rows": len(X_train), "num_elements": X_train.size + len(y_train)}
+        assert json.loads(dataset.schema) == json.loads(json.dumps({"mlflow_colspec": expected.schema.to_dict()}))
+        assert {(tag.key, tag.value) for tag in dataset_input.tags} == {("mlflow.data.context", "training")}
 
 
 class References(HTMLParser):

@@ -39,6 +39,18 @@ def assert_stopped_before_any_run(project, result, message):
                                       "each split needs at least one row per class (3)"),
         (["--env--seed", "abc"], "seed 'abc': expected a whole number"),
         (["--env--experiment_name", ""], "experiment_name is empty"),
+        # successive halving's settings (tests/test_halving.py builds with them)
+        (["--env--halving", "true", "--env--halving_factor", "1"], "halving_factor 1: expected an integer of at least 2"),
+        (["--env--halving", "true", "--env--halving_min_resources", "500"],
+         "halving_min_resources 500: above the 105 rows of the training split"),
+        (["--env--halving", "true", "--env--halving_min_resources", "few"],
+         "halving_min_resources 'few': expected exhaust, smallest or a whole number"),
+        (["--env--halving", "true", "--env--halving_resource", "max_iter"],
+         "halving_max_resources: needed when halving_resource is an estimator parameter (max_iter)"),
+        (["--env--halving", "true", "--env--halving_resource", "max_depth", "--env--halving_max_resources", "8"],
+         "halving_resource 'max_depth': grid entry sklearn.ensemble.AdaBoostClassifier has no such parameter"),
+        (["--env--halving", "true", "--env--halving_resource", "n_estimators", "--env--halving_max_resources", "40"],
+         "halving_resource 'n_estimators' is a hyperparameter of grid entry sklearn.ensemble.RandomForestClassifier"),
     ],
 )
 def test_a_wrong_setting_stops_the_build_before_any_run(project, args, message):
@@ -72,6 +84,11 @@ def test_a_bad_mlflow_tracking_uri_variable_is_named_before_any_run(project):
         ("track", ["no", "off", "yes", 1, None], [True, False]),
         ("seed", ["abc", 1.5, -1, 2**32], [0, 42]),
         ("test_size", [0, 0.0, 1.0, 1.5, -3, "0.3"], [0.3, 10]),
+        ("halving", ["yes", 1, None], [True, False]),
+        ("halving_factor", [1, 0, 2.5, "3", True], [2, 3]),
+        ("halving_resource", ["", "n samples", 3], ["n_samples", "n_estimators"]),
+        ("halving_min_resources", [0, "least", 2.5, True], ["exhaust", "smallest", 30]),
+        ("halving_max_resources", [0, "all", 2.5], [None, 40]),
     ],
 )
 def test_each_setting_is_checked_by_type(key, wrong, right):
@@ -98,7 +115,8 @@ def test_pipeline_yaml_passes_every_setting_of_env_yaml_to_the_checks_and_some_t
     spec = yaml.safe_load((ROOT / "pipeline.yaml").read_text())
     env = yaml.safe_load((ROOT / "env.yaml").read_text())
     assert set(spec["on_render"]["env"]) == set(env)
-    used = " ".join(str(task.get("params", {})) for task in spec["tasks"])
+    # a task's params, or the search's settings that its grid call takes
+    used = " ".join(str(task.get("params", {})) + str(task.get("grid", {})) for task in spec["tasks"])
     assert [key for key in env if "{{%s}}" % key not in used] == []
 
 

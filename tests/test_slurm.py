@@ -85,24 +85,24 @@ def finished_jobs(conf):
     return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in lines]
 
 
-def job_logs(project):
-    return "".join(f"\n--- {log.name}\n{log.read_text()[-2000:]}" for log in sorted(project.glob("cluster/logs/*.out")))
-
-
 @pytest.fixture
 def deployed_server():
     with server() as (url, state):
         yield url, state
 
 
-def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_server):
-    url, state = deployed_server
-    project.set_grid(GRID)
+def job_logs(project):
+    return "".join(f"\n--- {log.name}\n{log.read_text()[-2000:]}" for log in sorted(project.glob("cluster/logs/*.out")))
+
+
+def run_on_slurm(slurm, project, url, env_file="env.cluster.yaml", secrets=()):
+    """`soopervisor export cluster` of `project`, then every job to its end, each COMPLETED and started
+    after its upstream jobs ended; returns {task name: the job's record}. No `secrets` in what the export prints."""
     for name in TARGET_FILES:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, project.path / name, ignore=shutil.ignore_patterns("*.out"))
-        else:
+        elif not (project.path / name).exists():
             shutil.copy(source, project.path / name)
     # where cluster/template.sh finds ploomber: the project's venv
     (project.path / ".venv").symlink_to(VENV)
@@ -112,16 +112,16 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_serve
         cwd=project.path,
         env={
             **os.environ, "SLURM_CONF": str(slurm),
-            "PLOOMBER_ENV_FILENAME": "env.cluster.yaml", "MLFLOW_TRACKING_URI": url,
+            "PLOOMBER_ENV_FILENAME": env_file, "MLFLOW_TRACKING_URI": url,
         },
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert not [secret for secret in secrets if secret in exported.stdout + exported.stderr]
     submitted = re.findall(r"^#SBATCH --job-name=(\S+)$", exported.stdout, flags=re.MULTILINE)
     assert {"get", "features", "compare"} <= set(submitted)
-    assert len([name for name in submitted if name.startswith("fit-")]) == FITS
     assert exported.stdout.count("Running command: sbatch --dependency=afterok:") == len(submitted) - 1
 
     # every job leaves the queue and is logged as finished
@@ -145,6 +145,15 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_serve
         log = project.path / "cluster" / "logs" / f"{name}.{job['JobId']}.out"
         assert f"'{name}' task executed successfully!" in log.read_text()
         assert "Marked KILLED" not in log.read_text()  # no job's preflight closed another's run
+    return jobs
+
+
+def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_server):
+    url, state = deployed_server
+    project.set_grid(GRID)
+    jobs = run_on_slurm(slurm, project, url, secrets=passwords(state))
+    fits = [name for name in jobs if name.startswith("fit-")]
+    assert len(fits) == FITS
 
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("iris-grid")
@@ -169,7 +178,30 @@ def test_the_grid_runs_as_one_sbatch_job_per_task(slurm, project, deployed_serve
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     assert sorted(board["run_id"]) == sorted(r.info.run_id for r in runs)
 
-    # the builder's password: in no job's log, product, soopervisor file or output
-    secrets = passwords(state)
-    assert not files_holding(project.path, secrets)
-    assert not [s for s in secrets if s in exported.stdout + exported.stderr]
+    # the builder's password: in no job's log, product or soopervisor file
+    assert not files_holding(project.path, passwords(state))
+
+
+def test_a_halving_search_runs_its_rungs_as_jobs_in_order(slurm, project, deployed_server):
+    url, _ = deployed_server
+    # three candidates at factor 3: rung 0 fits the three, rung 1 the best on every row
+    project.set_grid([{"model": "sklearn.tree.DecisionTreeClassifier", "max_depth": [1, 2, 3]}])
+    shutil.copy(ROOT / "env.cluster.yaml", project.path / "env.cluster.yaml")
+    with open(project.path / "env.cluster.yaml", "a") as env:
+        env.write("halving: true\n")
+    jobs = run_on_slurm(slurm, project, url)
+
+    rung0 = [name for name in jobs if name.startswith("fit-rung0-")]
+    assert len(rung0) == 3 and "fit-rung1-0" in jobs
+    assert all(jobs["fit-rung1-0"]["StartTime"] >= jobs[name]["EndTime"] for name in rung0)
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("iris-grid")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'fit'")
+    assert sorted((r.data.tags["search.rung"], r.info.status) for r in runs) == [("0", "FINISHED")] * 3 + [
+        ("1", "FINISHED")]
+    [last] = [r for r in runs if r.data.tags["search.rung"] == "1"]
+    board = pd.read_csv(project.path / "products" / "leaderboard.csv")
+    assert list(board["run_id"]) == [last.info.run_id]
+    [parent] = client.search_runs([experiment.experiment_id], filter_string="tags.`grid.role` = 'build'")
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED"

@@ -47,7 +47,16 @@ from tracking.champion import (  # noqa: E402
 )
 from tracking.promotion import Decision  # noqa: E402
 from tracking.registry import Champion, RegistryError  # noqa: E402
-from tracking.fit_runs import TrackedRun, UntrackedRun, finish_fit_run, recorded_run_id, start_fit_run  # noqa: E402
+from tracking.fit_runs import (  # noqa: E402
+    TrackedRun,
+    UntrackedRun,
+    finish_fit_run,
+    fit_records,
+    read_record,
+    record_scores,
+    recorded_run_id,
+    start_fit_run,
+)
 from tracking.model_files import SKOPS_TRUSTED_TYPES, UntrustedModelError  # noqa: E402
 from tracking.names import (  # noqa: E402
     BUILD_TAG,

@@ -7,17 +7,24 @@ from pathlib import Path
 
 from tracking import promotion
 from tracking.builds import build_identity, find_build_run, runs_of_build
-from tracking.fit_runs import TrackedRun, recorded_run_id
-from tracking.names import BUILD_TAG, CHAMPION_ALIAS, LEADERBOARD_CHART, LEADERBOARD_TABLE, compare_experiment
+from tracking.fit_runs import TrackedRun, fit_records
+from tracking.names import (
+    BUILD_TAG,
+    CHAMPION_ALIAS,
+    LEADERBOARD_CHART,
+    LEADERBOARD_TABLE,
+    SEARCH_RUNGS_TABLE,
+    compare_experiment,
+)
 from tracking.raw_model import load_model
 from tracking.store import client, connect, prepare_store, run_tags
 from tracking.uri import redacted, resolve_tracking_uri, sqlite_path
 
 
 def read_run_ids(fit_products):
-    """Run ids recorded by the fit tasks (`upstream["fit-*"]` in compare)."""
-    ids = [recorded_run_id(p["run"]) for p in fit_products.values()]
-    return [run_id for run_id in ids if run_id]
+    """Run ids recorded by the full fits among the fit tasks (`upstream["fit-*"]` in compare):
+    not those of a halving search's earlier rungs."""
+    return [record["run_id"] for record in fit_records(fit_products) if record.get("run_id") and record.get("final", True)]
 
 
 def ranks_other_runs(leaderboard_path, recorded_run_ids):
@@ -66,13 +73,14 @@ def leaderboard(tracking_uri, run_ids, metric):
 
 
 def record_comparison(tracking_uri, experiment_name, board, metric, chart, registered_model_name,
-                      min_improvement=0, evaluate=None):
+                      min_improvement=0, evaluate=None, rungs=None):
     """Log this build's comparison as a run of its own and hold its best fit against the champion.
 
     The compare run holds the leaderboard as an MLflow table and `chart(decision)`,
     the figure drawn once the decision is made, as a PNG, the best run's cross-validated score (what ranked it) and its
     held-out scores (the unbiased estimate of how the champion will do; they
-    never decide the ranking). The decision (tracking/promotion.py) is tagged
+    never decide the ranking). With a halving search's `rungs` (tasks.halving.rungs_table),
+    it also holds that table and, per rung, its candidates and survivors. The decision (tracking/promotion.py) is tagged
     on it and on the build's parent run, which also gets the leaderboard
     (every run it ranked) and a link to the compare run; a version it
     registers is tagged with those scores too. A failure on the way leaves
@@ -96,6 +104,8 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
                            "min_improvement": min_improvement})
         mlflow.log_metrics(scores)
         mlflow.log_table(board, LEADERBOARD_TABLE)
+        if rungs is not None and len(rungs):
+            _record_rungs(rungs)
         version_tags = {key.removeprefix("best_"): f"{value:.6g}" for key, value in scores.items()}
         decision = promotion.decide(
             tracking_uri, registered_model_name, best["run_id"], metric, min_improvement, evaluate, version_tags
@@ -105,6 +115,21 @@ def record_comparison(tracking_uri, experiment_name, board, metric, chart, regis
     if (parent := find_build_run(tracking_uri)) is not None:
         record_on_build(tracking_uri, parent.info.run_id, board, run.info.run_id, registered_model_name, decision)
     return decision, image
+
+
+def _record_rungs(rungs):
+    """A halving search on the active (compare) run: the table of every rung's fits and, per rung,
+    its resource and candidates (params) and its survivors, the candidates it kept for the next (tags)."""
+    import mlflow
+
+    mlflow.log_table(rungs, SEARCH_RUNGS_TABLE)
+    params, tags = {"search.rungs": rungs["rung"].nunique()}, {}
+    for rung, fits in rungs.groupby("rung"):
+        params[f"search.rung{rung}.candidates"] = len(fits)
+        params[f"search.rung{rung}.resource"] = fits["resource"].iloc[0]
+        tags[f"search.rung{rung}.survivors"] = ", ".join(fits.loc[fits["kept"], "candidate"])[:5000]
+    mlflow.log_params(params)
+    mlflow.set_tags(tags)
 
 
 def record_on_build(tracking_uri, parent_run_id, board, compare_run_id, registered_model_name, decision):

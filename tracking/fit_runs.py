@@ -12,18 +12,19 @@ from tracking.store import connect, known_mlflow_warnings_silenced, prepare_stor
 
 
 def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
-    """Start the MLflow run of one fit and record its id in `record_path`.
+    """Start the MLflow run of one fit and record its id, and the spec it
+    trains, in `record_path` (the fit's record: see `record_scores`).
 
     With track off, returns a run that logs nothing. The run stays RUNNING
     until hooks.py attaches the notebook report and closes it.
     """
+    from tasks import halving, search  # not at the top: a logged model ships tracking/, not tasks/
+
     if not track:
-        _write_record(record_path, run_id=None)
+        _write_record(record_path, run_id=None, candidate=spec, final=halving.is_final(spec))
         return UntrackedRun()
 
     import mlflow
-
-    from tasks import search  # not at the top: a logged model ships tracking/, not tasks/search.py
 
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
@@ -43,7 +44,7 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
             **search.run_tags(spec),
         },
     )
-    _write_record(record_path, run_id=run.info.run_id)
+    _write_record(record_path, run_id=run.info.run_id, candidate=spec, final=halving.is_final(spec))
     return TrackedRun(run.info.run_id)
 
 
@@ -63,23 +64,31 @@ class TrackedRun:
 
         mlflow.log_metrics(metrics)
 
+    def set_tags(self, tags):
+        import mlflow
+
+        mlflow.set_tags(tags)
+
     def log_dataset(self, table, source, name, context, target):
         import mlflow
+        from mlflow.entities import DatasetInput, InputTag
         from mlflow.exceptions import MlflowException
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
         with known_mlflow_warnings_silenced():
             # MLflow's dataset keeps no target name: a champion's is compared with a challenger's
             mlflow.set_tag("data.target", target)
-            dataset = mlflow.data.from_pandas(table, source=str(source), targets=target, name=name)
+            inputs = [DatasetInput(dataset_entity(table, source, name, target), [InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+            client = mlflow.MlflowClient()
             try:
-                mlflow.log_input(dataset, context=context)
+                client.log_inputs(self.run_id, datasets=inputs)
             except MlflowException as error:
                 # Parallel fits log the same dataset; the store checks for it,
                 # then inserts it, so all but the first insert can collide.
                 # Once it exists, logging again only links it to this run.
                 if "unique" not in str(error).lower():
                     raise
-                mlflow.log_input(dataset, context=context)
+                client.log_inputs(self.run_id, datasets=inputs)
 
     def log_figure(self, figure, artifact_file):
         """Log `figure` as a PNG and return that image for the notebook to show.
@@ -106,6 +115,32 @@ class TrackedRun:
         with known_mlflow_warnings_silenced():
             # listing requirements skips MLflow's slow inference subprocess
             log_raw_model(MODEL_ARTIFACT, estimator, raw_example, pip_requirements())
+
+
+def dataset_entity(table, source, name, target):
+    """The MLflow dataset of `table` (digest, schema, profile), computed once per process for
+    each table: every fit of a build logs the same training split, and MLflow's schema
+    inference alone looks at every value (1.3 s of CPU at 70,000 rows x 31 columns).
+
+    The table is known by its source file (path, size, modification time), its
+    columns and its rows' index labels: the same source and rows are the same table.
+    """
+    import hashlib
+
+    import mlflow
+    import pandas as pd
+
+    stat = Path(str(source)).stat()
+    rows = hashlib.sha256(pd.util.hash_pandas_object(table.index, index=False).to_numpy().tobytes()).hexdigest()
+    key = (str(source), stat.st_size, stat.st_mtime_ns, name, target, tuple(map(str, table.columns)), rows)
+    if key not in _DATASETS:
+        dataset = mlflow.data.from_pandas(table, source=str(source), targets=target, name=name)
+        _DATASETS.clear()  # a process logs one table at a time: keep no other
+        _DATASETS[key] = dataset._to_mlflow_entity()
+    return _DATASETS[key]
+
+
+_DATASETS = {}
 
 
 class UntrackedRun:
@@ -150,13 +185,31 @@ def _write_record(path, **record):
     Path(str(path)).write_text(json.dumps(record))
 
 
-def recorded_run_id(record_path):
-    """The run id a fit recorded, or None: tracking was off, or the record is missing or unreadable."""
+def record_scores(record_path, cv_scores, resource=None):
+    """Add a fit's cross-validated scores (and its halving resource) to its record, so that
+    the next rung and compare rank the fits from their records, with tracking on or off."""
+    _write_record(record_path, **read_record(record_path), cv=cv_scores, resource=resource)
+
+
+def read_record(record_path):
+    """A fit's record: {"run_id" (None with tracking off), "candidate" (its spec), "final"
+    (a full fit, not an earlier rung's), "cv" and "resource" once scored}; {} if missing or unreadable."""
     try:
         record = json.loads(Path(str(record_path)).read_text())
     except (OSError, ValueError):
-        return None
-    return record.get("run_id") if isinstance(record, dict) else None
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def fit_records(products):
+    """The records of the fit tasks among `products` (a notebook's `upstream`, or a group of it)."""
+    return [read_record(product["run"]) for product in products.values()
+            if hasattr(product, "get") and product.get("run") is not None]
+
+
+def recorded_run_id(record_path):
+    """The run id a fit recorded, or None: tracking was off, or the record is missing or unreadable."""
+    return read_record(record_path).get("run_id")
 
 
 def _short(value):

@@ -5,6 +5,7 @@ REPORT_ARTIFACT = "report.html"
 CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
 LEADERBOARD_TABLE = "leaderboard.json"
 LEADERBOARD_CHART = "leaderboard.png"
+SEARCH_RUNGS_TABLE = "search_rungs.json"  # a halving search's fits, rung by rung
 CHAMPION_ALIAS = "champion"
 ROLE_TAG = "grid.role"  # "fit", "compare", "build" (a build's parent run), "evaluation" (a champion re-evaluated)
 PROCESS_TAG = "grid.process"  # host:pid:start time of the process that made the run

@@ -7,6 +7,8 @@ very functions the feature tasks use) and this package (the reviewed skops
 types). Loaded anywhere, with only its requirements.txt installed, it
 computes the derived features from raw rows itself.
 """
+import atexit
+import functools
 import shutil
 import sys
 import tempfile
@@ -56,39 +58,61 @@ def python_model():
     return RawRowsModel()
 
 
+@functools.cache
 def pip_requirements():
-    """What a logged model needs, listed: MLflow's inference of it spawns a slow subprocess."""
+    """What a logged model needs, listed: MLflow's inference of it spawns a slow subprocess.
+    Read once per process (the warm-up reads it before the workers fork)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy")]
+    return tuple(f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "pandas", "numpy"))
 
 
 def log_raw_model(name, estimator, raw_example, pip_requirements):
-    """Log `estimator` as a model from code that takes the raw columns of `raw_example`."""
-    import mlflow
-    from mlflow.models import infer_signature
+    """Log `estimator` as a model from code that takes the raw columns of `raw_example`.
+
+    MLflow's check of the input example, which loads the model just saved and
+    predicts the example (a third of log_model's time), is skipped: the
+    example is the raw columns the signature is inferred from, and the model
+    is the same code for every fit (tests/test_model_files.py serves it).
+    """
+    from mlflow.models import Model, infer_signature
 
     predictions = RawRowsClassifier(estimator).predict(raw_example)
     with tempfile.TemporaryDirectory() as folder:
         estimator_file = Path(folder, ESTIMATOR_FILE)
         dump_estimator(estimator, estimator_file)  # refuses a type outside the reviewed list before anything is logged
         with _nothing_left_behind_by_mlflow():
-            mlflow.pyfunc.log_model(
+            # what mlflow.pyfunc.log_model does, with validate_serving_input=False, which it does not pass on
+            Model.log(
+                artifact_path=None,
                 name=name,
+                flavor=_PyfuncFlavor,
+                flavor_name="pyfunc.ModelFromCode",
+                validate_serving_input=False,
                 python_model=str(MODEL_CODE),
                 artifacts={ESTIMATOR_ARTIFACT: str(estimator_file)},
-                code_paths=_stage_code(Path(folder, CODE_FOLDER)),
+                code_paths=list(staged_code()),
                 signature=infer_signature(raw_example, predictions),
                 input_example=raw_example,
-                pip_requirements=pip_requirements,
+                pip_requirements=list(pip_requirements),
             )
+
+
+class _PyfuncFlavor:
+    """mlflow.pyfunc as Model.log's flavor: Model.log hands its own options on to save_model."""
+
+    @staticmethod
+    def save_model(validate_serving_input, **options):
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.save_model(**options)
 
 
 @contextmanager
 def _nothing_left_behind_by_mlflow():
-    """log_model checks the input example by loading the model it has just
-    saved, which puts the model's code folder (a temporary copy) first on
-    sys.path and its model_code.py in sys.modules, and leaves both there. In a
+    """log_model runs the model's code to save it, as a module it leaves in
+    sys.modules, and MLflow's check of an input example (skipped here) loads the
+    saved model, which also leaves its code folder first on sys.path. In a
     process that logs a model per fit, every import and every package version
     lookup then walks one more dead folder per fit: a worker's 500th fit took
     twice as long as its first."""
@@ -102,15 +126,19 @@ def _nothing_left_behind_by_mlflow():
                 del sys.modules[name]
 
 
-def _stage_code(folder):
-    """Copies of the project code the model needs, one folder per package."""
+@functools.cache
+def staged_code():
+    """Copies of the project code the model needs, one folder per package, made once per
+    process (the warm-up makes them before the workers fork) and removed when it exits."""
+    folder = Path(tempfile.mkdtemp(prefix="model-code-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # forked workers leave by os._exit, not atexit
     staged = []
     for package, files in SHIPPED_CODE.items():
         (folder / package).mkdir(parents=True)
         for file in files:
             shutil.copy(PROJECT / package / file, folder / package / file)
         staged.append(str(folder / package))
-    return staged
+    return tuple(staged)
 
 
 def load_model(model_uri, tracking_uri):
