@@ -49,25 +49,26 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
 
 
 class TrackedRun:
-    """Logs one fit to the active MLflow run."""
+    """Logs one fit to the active MLflow run.
+
+    Its params, metrics and tags wait in `_UNLOGGED` and go to the store in one
+    request when the run closes (finish_fit_run, succeeded or failed): each
+    request to an SQLite store is a transaction, about 8 ms of CPU and 30 ms of
+    wall time, and a fit made seven of them.
+    """
 
     def __init__(self, run_id):
         self.run_id = run_id
+        _UNLOGGED.update(run_id=run_id, params={}, metrics={}, tags={})
 
     def log_params(self, params):
-        import mlflow
-
-        mlflow.log_params({key: _short(value) for key, value in params.items()})
+        _UNLOGGED["params"].update({key: _short(value) for key, value in params.items()})
 
     def log_metrics(self, metrics):
-        import mlflow
-
-        mlflow.log_metrics(metrics)
+        _UNLOGGED["metrics"].update(metrics)
 
     def set_tags(self, tags):
-        import mlflow
-
-        mlflow.set_tags(tags)
+        _UNLOGGED["tags"].update(tags)
 
     def log_dataset(self, table, source, name, context, target):
         import mlflow
@@ -77,7 +78,7 @@ class TrackedRun:
 
         with known_mlflow_warnings_silenced():
             # MLflow's dataset keeps no target name: a champion's is compared with a challenger's
-            mlflow.set_tag("data.target", target)
+            self.set_tags({"data.target": target})
             inputs = [DatasetInput(dataset_entity(table, source, name, target), [InputTag(MLFLOW_DATASET_CONTEXT, context)])]
             client = mlflow.MlflowClient()
             try:
@@ -141,6 +142,26 @@ def dataset_entity(table, source, name, target):
 
 
 _DATASETS = {}
+# what this process's fit run has yet to log: {"run_id", "params", "metrics", "tags"}
+_UNLOGGED = {}
+
+
+def _log_unlogged(run_id, tags):
+    """Log, in one request, the fit's waiting params, metrics and tags, and `tags`."""
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    unlogged = dict(_UNLOGGED) if _UNLOGGED.get("run_id") == run_id else {}
+    _UNLOGGED.clear()
+    now = int(time.time() * 1000)
+    mlflow.MlflowClient().log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now, 0) for key, value in unlogged.get("metrics", {}).items()],
+        params=[Param(key, str(value)) for key, value in unlogged.get("params", {}).items()],
+        tags=[RunTag(key, str(value)) for key, value in {**unlogged.get("tags", {}), **tags}.items()],
+    )
 
 
 class UntrackedRun:
@@ -170,7 +191,7 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
         return  # the fit failed because the server is gone: the next build marks its run KILLED
     status = "FINISHED" if succeeded else "FAILED"
     try:
-        mlflow.set_tag("ploomber.task", task_name)
+        _log_unlogged(run.info.run_id, {"ploomber.task": task_name})
         if Path(notebook_path).exists():
             mlflow.log_text(notebook_to_html(notebook_path, title=run.info.run_name), REPORT_ARTIFACT)
     except BaseException:
