@@ -216,7 +216,9 @@ class _Build:
 
 
 def _is_fit(task):
-    return "model" in task.params
+    from tasks import search
+
+    return search.what_is(task).is_fit
 
 
 def _costliest_fits_first(tasks):
