@@ -2,13 +2,16 @@
 import json
 import re
 import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+import yaml
 
 import tracking
 from tasks import data, models
+from sandbox import PLOOMBER
 from test_promotion import runs_with_role
 
 HELD_OUT = set(models.METRICS)
@@ -285,3 +288,22 @@ def test_a_bad_grid_entry_stops_the_build_before_any_run(project):
     assert message in result.stdout + result.stderr
     assert not project.store.exists()
     assert not (project.path / "products").exists()
+
+
+def test_a_fit_notebook_run_by_hand_logs_its_params_and_scores(project):
+    # Jupyter runs no hook to close the run: what waits is logged when the kernel exits
+    project.build(track=False)
+    env = yaml.safe_load((project.path / "env.yaml").read_text())
+    env.update(track=True, mlflow_tracking_uri=project.tracking_uri)
+    (project.path / "env.yaml").write_text(yaml.safe_dump(env))
+    subprocess.run([PLOOMBER, "nb", "--inject"], cwd=project.path, check=True, capture_output=True)
+    by_hand = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('scripts/fit.py')"],
+        cwd=project.path, capture_output=True, text=True,
+    )
+    assert by_hand.returncode == 0, by_hand.stderr
+
+    [run] = project.fit_runs()
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == HELD_OUT | CROSS_VALIDATED
+    assert run.data.params["cv.folds"] == "5" and "n_estimators" in run.data.params

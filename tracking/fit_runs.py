@@ -28,7 +28,9 @@ def start_fit_run(track, tracking_uri, experiment_name, spec, record_path):
 
     experiment_id = prepare_store(tracking_uri, experiment_name)  # only reads, once it exists
     if mlflow.active_run() is not None:
-        # left over by an earlier notebook in this worker process
+        # left over by an earlier notebook in this process: a worker's, or run by hand in Jupyter
+        if _UNLOGGED.get("run_id") == mlflow.active_run().info.run_id:
+            _log_unlogged(_UNLOGGED["run_id"], {})
         mlflow.end_run("FAILED")
     parent = parent_run_id(tracking_uri, experiment_id, Path(str(record_path)).parent)
     run = mlflow.start_run(
@@ -60,6 +62,13 @@ class TrackedRun:
     def __init__(self, run_id):
         self.run_id = run_id
         _UNLOGGED.update(run_id=run_id, params={}, metrics={}, tags={})
+        if not _FLUSHED_AT_EXIT:
+            # A notebook run by hand (Jupyter) has no hook to close its run: log what
+            # waits when the kernel exits, before MLflow's own exit handler ends the run.
+            import atexit
+
+            atexit.register(_log_unlogged_at_exit)
+            _FLUSHED_AT_EXIT.append(True)
 
     def log_params(self, params):
         _UNLOGGED["params"].update({key: _short(value) for key, value in params.items()})
@@ -144,6 +153,17 @@ def dataset_entity(table, source, name, target):
 _DATASETS = {}
 # what this process's fit run has yet to log: {"run_id", "params", "metrics", "tags"}
 _UNLOGGED = {}
+
+
+_FLUSHED_AT_EXIT = []
+
+
+def _log_unlogged_at_exit():
+    if _UNLOGGED.get("run_id"):
+        try:
+            _log_unlogged(_UNLOGGED["run_id"], {})
+        except Exception as error:  # the store may be gone; exiting anyway
+            print(f"The fit's params and scores were not logged: {error}")
 
 
 def _log_unlogged(run_id, tags):
