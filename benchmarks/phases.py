@@ -58,7 +58,7 @@ def instrument():
     timed(ploomber.tasks.abc.Task, "_build", "task, all of it (pipeline)")
     timed(ploomber_engine.ipython.PloomberClient, "execute", "notebook execution, all cells")
     timed(tracking, "start_fit_run", "start_fit_run")
-    for method in ("log_dataset", "log_params", "log_metrics", "log_figure", "log_model"):
+    for method in ("log_dataset", "log_params", "log_metrics", "log_text", "log_model"):
         timed(fit_runs.TrackedRun, method, method)
     timed(fit_runs, "notebook_to_html", "report: notebook -> HTML")
     timed(mlflow, "log_text", "report: upload")

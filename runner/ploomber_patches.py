@@ -216,7 +216,7 @@ def _warn_on_unused_params(nb, params):
 @classmethod
 def _codify_without_black(cls, parameters, comment="Parameters"):
     # papermill runs the injected parameters cell through black when black is
-    # installed (sklearn-evaluation requires it): 9 ms per task, for layout.
+    # installed (a user may have it): 9 ms per task, for layout.
     # This is papermill's own output when black is absent.
     return Translator.codify.__func__(cls, parameters, comment)
 

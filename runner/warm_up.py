@@ -15,7 +15,7 @@ from runner import workers
 from tracking import model_files, raw_model, reports, store
 
 # Imported once, before the workers fork from this process, not once per worker.
-FIT_IMPORTS = ("ploomber_engine", "sklearn_evaluation.plot")
+FIT_IMPORTS = ("ploomber_engine", "tasks.charts")
 
 
 def warm_up_workers(store_to_create):

@@ -48,10 +48,10 @@ cv_folds = 5
 
 # %%
 import pandas as pd
-from sklearn_evaluation import plot
+from IPython.display import SVG
 
 import tracking
-from tasks import data, halving, models, search
+from tasks import charts, data, halving, models, search
 
 # %%
 candidate = halving.trained_by(model, tracking.fit_records(upstream))
@@ -86,7 +86,8 @@ run.log_dataset(
 
 # %%
 estimator = models.build(candidate, seed)
-fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed, rows)
+fold_models = None if halving.is_final(candidate) else []
+fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed, rows, fitted=fold_models)
 cv_scores = models.cv_summary(fold_scores)
 run.log_metrics(cv_scores)
 tracking.record_scores(product["run"], cv_scores, resource)
@@ -96,10 +97,17 @@ summary = pd.DataFrame(
 pd.concat([fold_scores, summary]).round(4)
 
 # %% [markdown]
-# ## Model, trained on the whole training split (or on a rung's rows)
+# ## Model, trained on the whole training split
+#
+# On an earlier rung of successive halving, the first fold's model stands in:
+# it was trained on the rung's resource too, and fitting another would cost a
+# sixth of the rung's time for a model no one serves.
 
 # %%
-estimator.fit(*models.subsample(X_train, y_train, rows, seed))
+if fold_models:
+    estimator = fold_models[0]
+else:
+    estimator.fit(X_train, y_train)
 run.log_params(estimator.get_params())
 run.log_params({"split.test_size": test_size, "split.seed": seed, "cv.folds": cv_folds})
 estimator
@@ -114,8 +122,9 @@ run.log_metrics(metrics)
 pd.Series(metrics, name=candidate["name"]).to_frame()
 
 # %%
-confusion = plot.ConfusionMatrix.from_raw_data(y_test, y_pred, target_names=data.CLASS_NAMES)
-run.log_figure(confusion.figure_, tracking.CONFUSION_MATRIX_ARTIFACT)  # with tracking on, shows the logged PNG
+confusion = charts.confusion_matrix_svg(y_test, y_pred, data.CLASS_NAMES)
+run.log_text(confusion, tracking.CONFUSION_MATRIX_ARTIFACT)
+SVG(confusion)
 
 # %% [markdown]
 # ## The logged model

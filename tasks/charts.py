@@ -1,5 +1,6 @@
 """Charts and tables for the compare report. Pure functions of a leaderboard table."""
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 
@@ -75,6 +76,55 @@ def leaderboard_chart(board, metric, best_label):
     figure.set_label(f"leaderboard of {len(board)} runs by {mean}; best, {board.iloc[0]['run_name']}: {best_label}")
     figure.tight_layout()
     return figure
+
+
+def confusion_matrix_svg(y_true, y_pred, class_names):
+    """The confusion matrix of `y_pred` against `y_true` (labels 0..n-1, named by
+    `class_names`) as an SVG image: a cell per (true, predicted) pair with its count,
+    shaded by its share of the true class's rows.
+
+    Written directly rather than drawn with matplotlib: 1 ms instead of about 50 ms
+    (figure, text layout, PNG), paid by every fit.
+    """
+    from html import escape
+
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+    names = [escape(str(name)) for name in class_names]
+    cell = max(48, 7 * max(len(str(name)) for name in class_names) + 12)
+    left, top, n = cell + 28, 34, len(names)
+    width, height = left + n * cell + 8, top + n * cell + 44
+    label = f"confusion matrix of {counts.sum()} rows, {np.trace(counts)} on the diagonal"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{label}">',
+        "<style>text{font-family:sans-serif;font-size:12px}</style>",
+        f'<text x="{left}" y="16" font-weight="bold">Confusion matrix</text>',
+        f'<text transform="translate(12 {top + n * cell / 2}) rotate(-90)" text-anchor="middle">true</text>',
+        f'<text x="{left + n * cell / 2}" y="{height - 6}" text-anchor="middle">predicted</text>',
+    ]
+    for i, row in enumerate(counts):
+        share = row / max(row.sum(), 1)
+        y = top + i * cell
+        parts.append(f'<text x="{left - 6}" y="{y + cell / 2}" text-anchor="end" dominant-baseline="central">{names[i]}</text>')
+        for j, count in enumerate(row):
+            x = left + j * cell
+            shade = _blue(share[j])
+            ink = "#fff" if share[j] > 0.5 else "#000"
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{shade}" stroke="#fff"/>')
+            parts.append(f'<text class="count" x="{x + cell / 2}" y="{y + cell / 2}" text-anchor="middle" '
+                         f'dominant-baseline="central" fill="{ink}">{count}</text>')
+    for j, name in enumerate(names):
+        parts.append(f'<text x="{left + (j + 0.5) * cell}" y="{top + n * cell + 16}" text-anchor="middle">{name}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _blue(share):
+    """From near white (share 0) to dark blue (share 1)."""
+    low, high = (247, 251, 255), (8, 48, 107)
+    return "#" + "".join(f"{round(a + (b - a) * float(share)):02x}" for a, b in zip(low, high))
 
 
 def leaderboard_table(board, metric):

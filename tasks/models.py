@@ -52,13 +52,6 @@ def build(spec, seed):
     return estimator_class(**params)
 
 
-def subsample(X, y, rows, seed):
-    """A stratified subset of `rows` rows of (X, y), drawn from `seed`; (X, y) themselves when rows covers them."""
-    if rows is None or rows >= len(y):
-        return X, y
-    return resample(X, y, replace=False, n_samples=rows, stratify=y, random_state=seed)
-
-
 def estimated_cost(spec):
     """How long a fit of `spec` takes, relative to the other fits of its grid: its number
     of estimators (its class's default when the spec leaves it), else 1. Enough to start
@@ -92,7 +85,7 @@ def evaluate(y_true, y_pred):
     return {name: float(scores[name]) for name in METRICS}
 
 
-def cross_validate(estimator, X, y, folds, seed, rows=None):
+def cross_validate(estimator, X, y, folds, seed, rows=None, fitted=None):
     """The scores of `estimator` on each of `folds` stratified folds of (X, y).
 
     The folds are shuffled by `seed` and depend on nothing else, so every fit
@@ -102,6 +95,8 @@ def cross_validate(estimator, X, y, folds, seed, rows=None):
     With `rows` (a halving rung's resource) below len(y), each fold trains on a
     stratified subset of its training part, the fraction rows / len(y), and is
     scored on its whole test part: scikit-learn's _SubsampleMetaSplitter.
+
+    `fitted`, a list, receives each fold's fitted estimator in turn.
     """
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
@@ -109,8 +104,10 @@ def cross_validate(estimator, X, y, folds, seed, rows=None):
         if rows is not None and rows < len(y):
             train = resample(train, replace=False, n_samples=int(rows / len(y) * len(train)), stratify=y.iloc[train],
                              random_state=seed)
-        fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
-        scores.append(evaluate(y.iloc[test], fitted.predict(X.iloc[test])))
+        model = clone(estimator).fit(X.iloc[train], y.iloc[train])
+        scores.append(evaluate(y.iloc[test], model.predict(X.iloc[test])))
+        if fitted is not None:
+            fitted.append(model)
     return pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))
 
 

@@ -120,7 +120,7 @@ def test_every_rung_is_a_run_with_its_tags_report_and_figure(halved):
             assert all(tag in run.data.tags for tag in TAGS)
             assert run.data.tags["search.resource_value"] == str(RESOURCES[rung])
             assert run.data.tags["mlflow.parentRunId"]
-            assert {"report.html", "confusion_matrix.png"} <= {a.path for a in halved.client().list_artifacts(run.info.run_id)}
+            assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= {a.path for a in halved.client().list_artifacts(run.info.run_id)}
     # each rung keeps the best third of the one before, in compare's order; a candidate keeps its name
     for rung in (1, 2):
         kept = [r.data.tags["search.candidate"] for r in order(by_rung[rung - 1])[:len(by_rung[rung])]]

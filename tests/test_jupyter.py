@@ -78,7 +78,7 @@ def test_a_double_clicked_script_opens_as_a_notebook_that_runs_without_errors(br
         )
         errors = notebook.locator(ERROR_OUTPUT).all_inner_texts()
         assert errors == []
-        assert notebook.locator(".jp-OutputArea-output img").count() >= 1  # the confusion matrix
+        assert notebook.locator(".jp-OutputArea-output img, .jp-OutputArea-output svg").count() >= 1  # the confusion matrix
     except Exception:
         page.screenshot(path=tmp_path / "jupyter.png")
         raise

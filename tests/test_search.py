@@ -152,7 +152,7 @@ def test_a_build_of_a_sampled_and_a_combination_entry_ranks_registers_and_agrees
         assert run.info.run_name == candidate["name"]
         assert json.loads(run.data.tags["model.params"]) == candidate["params"]  # full precision
         assert float(run.data.params["ccp_alpha"]) == candidate["params"]["ccp_alpha"]
-        assert {"report.html", "confusion_matrix.png"} <= {a.path for a in project.client().list_artifacts(run.info.run_id)}
+        assert {tracking.REPORT_ARTIFACT, tracking.CONFUSION_MATRIX_ARTIFACT} <= {a.path for a in project.client().list_artifacts(run.info.run_id)}
 
     board = pd.read_csv(project.path / "products" / "leaderboard.csv")
     assert set(board["run_id"]) == {r.info.run_id for r in runs}

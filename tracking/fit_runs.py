@@ -120,6 +120,11 @@ class TrackedRun:
             mlflow.log_artifact(str(path))
         return Image(png.getvalue(), alt=figure.get_label() or Path(artifact_file).stem.replace("_", " "))
 
+    def log_text(self, text, artifact_file):
+        import mlflow
+
+        mlflow.log_text(text, artifact_file)
+
     def log_model(self, estimator, raw_example):
         """Log the fitted `estimator` as a model that takes raw rows like `raw_example`."""
         with known_mlflow_warnings_silenced():

@@ -2,7 +2,7 @@
 
 MODEL_ARTIFACT = "model"
 REPORT_ARTIFACT = "report.html"
-CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.png"
+CONFUSION_MATRIX_ARTIFACT = "confusion_matrix.svg"
 LEADERBOARD_TABLE = "leaderboard.json"
 LEADERBOARD_CHART = "leaderboard.png"
 SEARCH_RUNGS_TABLE = "search_rungs.json"  # a halving search's fits, rung by rung
