@@ -12,6 +12,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (scikit
 from sklearn.model_selection import HalvingGridSearchCV, StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
+import tracking
 from sandbox import PLOOMBER, make_project
 from tasks import data, grid, halving, models
 from test_stopping import output, start_build, wait_for_fits
