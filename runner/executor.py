@@ -34,7 +34,7 @@ from ploomber.executors.abc import Executor
 from ploomber.messagecollector import BuildExceptionsCollector
 from tqdm.auto import tqdm
 
-from runner import workers
+from runner import folds, workers
 
 # Imported here because pipeline.yaml names this executor: Ploomber imports it
 # before building any task, so the patches apply to every task of the grid.
@@ -85,6 +85,7 @@ class Parallel(PloomberParallel):
         previous = {signum: signal.signal(signum, build.request_stop) for signum in handled}
         try:
             workers.building = dag  # what the forked workers find their tasks in
+            folds.share(get_context("fork"))
             pool = ProcessPoolExecutor(
                 build.processes, mp_context=get_context("fork"),
                 initializer=workers.start,
@@ -135,6 +136,8 @@ class _Build:
         while True:
             if not self.stopping:
                 self._submit_ready(pool)
+            # a worker without a task lends its core to the folds of a running fit (runner/folds.py)
+            folds.set_idle_workers(0 if self.stopping else max(0, self.processes - len(self.running)))
             if not self.running:
                 return
             finished, _ = wait(self.running, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from ploomber.executors import _format
 from ploomber.messagecollector import Message
 
+from runner import folds
+
 WATCH_SECONDS = 0.5
 # an orphaned worker gives its task this long to close its run, then exits
 ORPHAN_GRACE_SECONDS = 5
@@ -73,6 +75,7 @@ def start(parent_pid, stop_signals, threads=None):
     _state.parent = parent_pid
     if threads:
         _share_the_cores(threads)
+    folds.lend_idle_cores()
     _state.main_thread = threading.main_thread().ident
     # Fits allocate many short-lived objects (data frames, trees, MLflow's ORM
     # rows): collecting the young generation every 50,000 allocations instead

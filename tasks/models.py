@@ -14,6 +14,16 @@ from tasks import halving
 from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
 
 
+def one_after_another(fold, count):
+    """[fold(0), ..., fold(count - 1)], computed here in turn."""
+    return [fold(i) for i in range(count)]
+
+
+# How cross_validate runs its folds: in turn, unless a build's worker hands
+# some to a core no other task uses (runner/folds.py sets this in its workers).
+run_folds = one_after_another
+
+
 class GridError(ValueError):
     """A grid entry in pipeline.yaml that cannot produce a valid model."""
 
@@ -98,16 +108,20 @@ def cross_validate(estimator, X, y, folds, seed, rows=None, fitted=None):
 
     `fitted`, a list, receives each fold's fitted estimator in turn.
     """
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    scores = []
-    for train, test in splitter.split(X, y):
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+
+    def fold(i):
+        train, test = splits[i]
         if rows is not None and rows < len(y):
             train = resample(train, replace=False, n_samples=int(rows / len(y) * len(train)), stratify=y.iloc[train],
                              random_state=seed)
         model = clone(estimator).fit(X.iloc[train], y.iloc[train])
-        scores.append(evaluate(y.iloc[test], model.predict(X.iloc[test])))
-        if fitted is not None:
-            fitted.append(model)
+        return evaluate(y.iloc[test], model.predict(X.iloc[test])), model if fitted is not None else None
+
+    outcomes = run_folds(fold, len(splits))
+    if fitted is not None:
+        fitted.extend(model for _, model in outcomes)
+    scores = [scores for scores, _ in outcomes]
     return pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))
 
 

@@ -29,3 +29,37 @@ def test_the_summary_names_mean_and_std_of_each_metric():
     assert set(summary) == set(models.CV_METRICS) == {f"cv_{m}_{s}" for m in models.METRICS for s in ("mean", "std")}
     assert summary["cv_accuracy_mean"] == pytest.approx(0.9)
     assert summary["cv_accuracy_std"] == pytest.approx(0.1)
+
+
+def test_folds_lent_to_idle_cores_score_as_folds_in_turn(iris):
+    # a fold's own process per idle core, as a build's worker does when the other worker has no task
+    from multiprocessing import get_context
+
+    from runner import folds
+
+    X, y = iris
+    estimator = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=5)[0], seed=0)
+    in_turn_models = []
+    in_turn = models.cross_validate(estimator, X, y, folds=5, seed=7, fitted=in_turn_models)
+    folds.share(get_context("fork"))
+    folds.set_idle_workers(1)
+    folds.lend_idle_cores()
+    forked = []
+    real_fork = folds._fork
+    folds._fork = lambda fold, i: forked.append(i) or real_fork(fold, i)
+    try:
+        lent_models = []
+        lent = models.cross_validate(estimator, X, y, folds=5, seed=7, fitted=lent_models)
+        # a fold that fails in its own process fails again in the fit's, with its own error
+        failing = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", bootstrap=False,
+                                                   oob_score=True)[0], seed=0)
+        with pytest.raises(ValueError, match="Out of bag estimation only available if bootstrap=True"):
+            models.cross_validate(failing, X, y, folds=5, seed=7)
+    finally:
+        folds._fork = real_fork
+        models.run_folds = models.one_after_another
+        folds.set_idle_workers(0)
+    assert forked  # some folds did run in their own process
+    pd.testing.assert_frame_equal(lent, in_turn)
+    assert [m.predict(X).tolist() for m in lent_models] == [m.predict(X).tolist() for m in in_turn_models]
+    assert list(folds._cores) == [0, 0]  # every core lent is back
