@@ -60,10 +60,9 @@ def main(project_dir, tracking_uri):
                 context="training",
                 target=data.TARGET,
             )
-            estimator = models.build(spec, SEED)
-            fold_scores = models.cross_validate(estimator, X_train, y_train, CV_FOLDS, SEED)
+            fold_scores, estimator = models.cross_validate(models.build(spec, SEED), X_train, y_train, CV_FOLDS, SEED,
+                                                           refit=True)
             run.log_metrics(models.cv_summary(fold_scores))
-            estimator.fit(X_train, y_train)
             run.log_params(estimator.get_params())
             run.log_params({"split.test_size": TEST_SIZE, "split.seed": SEED, "cv.folds": CV_FOLDS})
             y_pred = estimator.predict(X_test)

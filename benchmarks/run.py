@@ -216,7 +216,7 @@ def main():
     for key in results:
         print(f"{key:40} {wall[key]:>12.2f} s {cpu[key]:>11.2f} s {memory[key]:>6.0f} MiB")
     for key, values in workers.items():
-        unit = "s, the workers' idle time at the end of the build" if key.startswith("idle") else "MiB of artifacts per fit"
+        unit = "s a worker had no task at the end of the build (its core lent to the last fit's folds)" if key.startswith("idle") else "MiB of artifacts per fit"
         print(f"{key:40} {statistics.median(values):>12.2f} {unit} (median of {', '.join(f'{v:.2f}' for v in values)})")
 
     checks = []

@@ -1,15 +1,16 @@
-"""A fit's cross-validation folds on a core that no other task of the build uses.
+"""A fit's cross-validation folds, and its refit, on a core that no other task of the build uses.
 
 With eight long fits on two workers, the last fit runs alone while the other
 worker has nothing to do (7 s of a 92 s build at 100,000 rows), and the last
 rung of successive halving is a single fit. The executor publishes how many
 workers are idle; a fit's cross-validation (tasks/models.py) then hands each
-next fold to a process forked for it, one per idle core, and works on the
-others meanwhile. The same folds, estimators and seeds: the same scores.
+next job (a fold, or the refit on the whole training split) to a process
+forked for it, one per idle core, and works on the others meanwhile. The
+same folds, estimators and seeds: the same scores and model.
 
-A fold that fails in its process is computed again in the fit's own, so its
-error is the notebook's. A fit stopped (Ctrl-C, SIGTERM) kills its folds'
-processes; a fold's process whose fit is gone finishes its fold and exits.
+A job that fails in its process is computed again in the fit's own, so its
+error is the notebook's. A fit stopped (Ctrl-C, SIGTERM) kills its jobs'
+processes; a job's process whose fit is gone finishes its job and exits.
 """
 import os
 import pickle
@@ -39,16 +40,16 @@ def lend_idle_cores():
         models.run_folds = _with_idle_cores
 
 
-def _with_idle_cores(fold, count):
+def _with_idle_cores(job, count):
     outcomes, lent = [None] * count, {}
     try:
         for i in range(count):
             _collect_finished(lent, outcomes, block=False)
-            # the last fold stays here: this process would otherwise only wait
+            # the last job stays here: this process would otherwise only wait
             if i < count - 1 and _borrow_a_core():
-                lent[i] = _fork(fold, i)
+                lent[i] = _fork(job, i)
             else:
-                outcomes[i] = fold(i)
+                outcomes[i] = job(i)
         _collect_finished(lent, outcomes, block=True)
     finally:
         for pid, _ in lent.values():  # stopped, or failed here: their work is not wanted
@@ -59,18 +60,18 @@ def _with_idle_cores(fold, count):
             os.unlink(path)
     for i, outcome in enumerate(outcomes):
         if outcome is None:  # failed in its process: again here, where its error surfaces
-            outcomes[i] = fold(i)
+            outcomes[i] = job(i)
     return outcomes
 
 
-def _fork(fold, i):
+def _fork(job, i):
     handle, path = tempfile.mkstemp(prefix="fold-", suffix=".pickle")
     os.close(handle)
     pid = os.fork()
     if pid == 0:
         status = 1
         try:
-            outcome = fold(i)
+            outcome = job(i)
             with open(path, "wb") as out:  # read back by the fit's own process only
                 pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0

@@ -85,9 +85,9 @@ run.log_dataset(
 # the scores of two models are paired. compare ranks the models by their mean.
 
 # %%
-estimator = models.build(candidate, seed)
-fold_models = None if halving.is_final(candidate) else []
-fold_scores = models.cross_validate(estimator, X_train, y_train, cv_folds, seed, rows, fitted=fold_models)
+fold_scores, estimator = models.cross_validate(
+    models.build(candidate, seed), X_train, y_train, cv_folds, seed, rows, refit=halving.is_final(candidate)
+)
 cv_scores = models.cv_summary(fold_scores)
 run.log_metrics(cv_scores)
 tracking.record_scores(product["run"], cv_scores, resource)
@@ -99,15 +99,12 @@ pd.concat([fold_scores, summary]).round(4)
 # %% [markdown]
 # ## Model, trained on the whole training split
 #
-# On an earlier rung of successive halving, the first fold's model stands in:
-# it was trained on the rung's resource too, and fitting another would cost a
-# sixth of the rung's time for a model no one serves.
+# Trained beside the folds above. On an earlier rung of successive halving,
+# the first fold's model stands in: it was trained on the rung's resource too,
+# and fitting another would cost a sixth of the rung's time for a model no one
+# serves.
 
 # %%
-if fold_models:
-    estimator = fold_models[0]
-else:
-    estimator.fit(X_train, y_train)
 run.log_params(estimator.get_params())
 run.log_params({"split.test_size": test_size, "split.seed": seed, "cv.folds": cv_folds})
 estimator

@@ -14,13 +14,14 @@ from tasks import halving
 from tasks.metrics import CV_METRICS, METRICS  # noqa: F401  (re-exported: the notebooks and tests read models.METRICS)
 
 
-def one_after_another(fold, count):
-    """[fold(0), ..., fold(count - 1)], computed here in turn."""
-    return [fold(i) for i in range(count)]
+def one_after_another(job, count):
+    """[job(0), ..., job(count - 1)], computed here in turn."""
+    return [job(i) for i in range(count)]
 
 
-# How cross_validate runs its folds: in turn, unless a build's worker hands
-# some to a core no other task uses (runner/folds.py sets this in its workers).
+# How cross_validate runs its jobs (its folds, and the refit): in turn, unless a
+# build's worker hands some to a core no other task uses (runner/folds.py sets
+# this in its workers).
 run_folds = one_after_another
 
 
@@ -95,34 +96,40 @@ def evaluate(y_true, y_pred):
     return {name: float(scores[name]) for name in METRICS}
 
 
-def cross_validate(estimator, X, y, folds, seed, rows=None, fitted=None):
-    """The scores of `estimator` on each of `folds` stratified folds of (X, y).
+def cross_validate(estimator, X, y, folds, seed, rows=None, refit=False):
+    """(scores, model): the scores of `estimator` on each of `folds` stratified
+    folds of (X, y), and a fitted copy of it.
 
     The folds are shuffled by `seed` and depend on nothing else, so every fit
-    of a build is scored on the same folds and the scores are paired. Returns
-    one row per fold (index `fold`, from 1), one column per metric in METRICS.
+    of a build is scored on the same folds and the scores are paired. The
+    scores have one row per fold (index `fold`, from 1), one column per metric
+    in METRICS.
 
     With `rows` (a halving rung's resource) below len(y), each fold trains on a
     stratified subset of its training part, the fraction rows / len(y), and is
     scored on its whole test part: scikit-learn's _SubsampleMetaSplitter.
 
-    `fitted`, a list, receives each fold's fitted estimator in turn.
+    The model is, with `refit`, `estimator` trained on all of (X, y), a job
+    beside the folds' (run_folds may give any of them to an idle core); else
+    the first fold's model.
     """
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    kept = len(splits) if refit else 0  # the job whose model is returned
 
-    def fold(i):
+    def job(i):
+        if i == len(splits):
+            return None, clone(estimator).fit(X, y)
         train, test = splits[i]
         if rows is not None and rows < len(y):
             train = resample(train, replace=False, n_samples=int(rows / len(y) * len(train)), stratify=y.iloc[train],
                              random_state=seed)
         model = clone(estimator).fit(X.iloc[train], y.iloc[train])
-        return evaluate(y.iloc[test], model.predict(X.iloc[test])), model if fitted is not None else None
+        return evaluate(y.iloc[test], model.predict(X.iloc[test])), model if i == kept else None
 
-    outcomes = run_folds(fold, len(splits))
-    if fitted is not None:
-        fitted.extend(model for _, model in outcomes)
-    scores = [scores for scores, _ in outcomes]
-    return pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))
+    outcomes = run_folds(job, len(splits) + (1 if refit else 0))
+    scores = [scores for scores, _ in outcomes[:len(splits)]]
+    table = pd.DataFrame(scores, columns=list(METRICS), index=pd.RangeIndex(1, len(scores) + 1, name="fold"))
+    return table, outcomes[kept][1]
 
 
 def cv_summary(fold_scores):
@@ -138,9 +145,8 @@ def rescore(spec, table, target, test_size, seed, folds):
     """Score a configuration as a fit of this split would be: {cv_M_mean, cv_M_std} on
     the training split's folds and the held-out M (a champion re-evaluated on new folds)."""
     X_train, X_test, y_train, y_test = split(table, target, test_size, seed)
-    estimator = build(spec, seed)
-    held_out = evaluate(y_test, clone(estimator).fit(X_train, y_train).predict(X_test))
-    return {**cv_summary(cross_validate(estimator, X_train, y_train, folds, seed)), **held_out}
+    fold_scores, model = cross_validate(build(spec, seed), X_train, y_train, folds, seed, refit=True)
+    return {**cv_summary(fold_scores), **evaluate(y_test, model.predict(X_test))}
 
 
 def _load_classifier(dotted_path):

@@ -1,7 +1,9 @@
 """Cross-validated scores: the folds, their summary, and how compare ranks by them."""
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_iris
+from sklearn.model_selection import StratifiedKFold
 
 from tasks import models, search
 
@@ -15,12 +17,18 @@ def iris():
 def test_fold_scores_are_one_row_per_fold_and_repeatable(iris):
     X, y = iris
     estimator = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=5)[0], seed=0)
-    scores = models.cross_validate(estimator, X, y, folds=4, seed=7)
+    scores, first_fold_model = models.cross_validate(estimator, X, y, folds=4, seed=7)
     assert list(scores.columns) == list(models.METRICS)
     assert list(scores.index) == [1, 2, 3, 4]
     assert ((scores >= 0) & (scores <= 1)).all().all()
-    pd.testing.assert_frame_equal(scores, models.cross_validate(estimator, X, y, folds=4, seed=7))
+    again, refitted = models.cross_validate(estimator, X, y, folds=4, seed=7, refit=True)
+    pd.testing.assert_frame_equal(scores, again)
     assert not hasattr(estimator, "classes_")  # the estimator given is left unfitted
+    # the refit is the estimator trained on every row; without refit, the first fold's model
+    assert refitted.predict(X).tolist() == clone(estimator).fit(X, y).predict(X).tolist()
+    train, _ = next(StratifiedKFold(n_splits=4, shuffle=True, random_state=7).split(X, y))
+    first_fold = clone(estimator).fit(X.iloc[train], y.iloc[train])
+    assert first_fold_model.predict(X).tolist() == first_fold.predict(X).tolist()
 
 
 def test_the_summary_names_mean_and_std_of_each_metric():
@@ -32,24 +40,22 @@ def test_the_summary_names_mean_and_std_of_each_metric():
 
 
 def test_folds_lent_to_idle_cores_score_as_folds_in_turn(iris):
-    # a fold's own process per idle core, as a build's worker does when the other worker has no task
+    # a job's own process per idle core, as a build's worker does when the other worker has no task
     from multiprocessing import get_context
 
     from runner import folds
 
     X, y = iris
     estimator = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", n_estimators=5)[0], seed=0)
-    in_turn_models = []
-    in_turn = models.cross_validate(estimator, X, y, folds=5, seed=7, fitted=in_turn_models)
+    in_turn = {refit: models.cross_validate(estimator, X, y, folds=5, seed=7, refit=refit) for refit in (False, True)}
     folds.share(get_context("fork"))
     folds.set_idle_workers(1)
     folds.lend_idle_cores()
     forked = []
     real_fork = folds._fork
-    folds._fork = lambda fold, i: forked.append(i) or real_fork(fold, i)
+    folds._fork = lambda job, i: forked.append(i) or real_fork(job, i)
     try:
-        lent_models = []
-        lent = models.cross_validate(estimator, X, y, folds=5, seed=7, fitted=lent_models)
+        lent = {refit: models.cross_validate(estimator, X, y, folds=5, seed=7, refit=refit) for refit in (False, True)}
         # a fold that fails in its own process fails again in the fit's, with its own error
         failing = models.build(search.combinations("sklearn.ensemble.RandomForestClassifier", bootstrap=False,
                                                    oob_score=True)[0], seed=0)
@@ -59,7 +65,8 @@ def test_folds_lent_to_idle_cores_score_as_folds_in_turn(iris):
         folds._fork = real_fork
         models.run_folds = models.one_after_another
         folds.set_idle_workers(0)
-    assert forked  # some folds did run in their own process
-    pd.testing.assert_frame_equal(lent, in_turn)
-    assert [m.predict(X).tolist() for m in lent_models] == [m.predict(X).tolist() for m in in_turn_models]
+    assert forked  # some jobs did run in their own process
+    for refit in (False, True):
+        pd.testing.assert_frame_equal(lent[refit][0], in_turn[refit][0])
+        assert lent[refit][1].predict(X).tolist() == in_turn[refit][1].predict(X).tolist()
     assert list(folds._cores) == [0, 0]  # every core lent is back
