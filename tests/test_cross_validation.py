@@ -1,4 +1,5 @@
 """Cross-validated scores: the folds, their summary, and how compare ranks by them."""
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
@@ -70,3 +71,19 @@ def test_folds_lent_to_idle_cores_score_as_folds_in_turn(iris):
         pd.testing.assert_frame_equal(lent[refit][0], in_turn[refit][0])
         assert lent[refit][1].predict(X).tolist() == in_turn[refit][1].predict(X).tolist()
     assert list(folds._cores) == [0, 0]  # every core lent is back
+
+
+@pytest.mark.parametrize("classes, rows", [(2, 7), (3, 45), (3, 2800), (5, 300), (10, 1000)])
+def test_the_scores_are_scikit_learns_to_the_last_bit(classes, rows):
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(rows)
+    for _ in range(20):
+        y_true = pd.Series(rng.integers(0, classes, rows))
+        # mostly right, and some classes never predicted or never true: the zero divisions
+        y_pred = np.where(rng.random(rows) < 0.7, y_true, rng.integers(0, classes + 1, rows))
+        y_pred[y_pred == classes - 1] = 0
+        precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+        expected = {"accuracy": accuracy_score(y_true, y_pred), "precision_macro": precision,
+                    "recall_macro": recall, "f1_macro": f1}
+        assert models.evaluate(y_true, y_pred) == {name: float(expected[name]) for name in models.METRICS}
