@@ -17,16 +17,17 @@ import psutil
 
 from sandbox import PLOOMBER
 
-# 12 fits: the interrupts land mid-grid, and resuming stays short
+# 24 fits of a fifth of a second: the interrupts land mid-grid (after three
+# fits, with more ending while the test looks), and resuming stays short
 GRID = [
     {
         "model": "sklearn.ensemble.RandomForestClassifier",
-        "n_estimators": [5, 10, 15],
+        "n_estimators": [5, 10, 15, 20, 25, 30],
         "criterion": ["gini", "entropy"],
         "max_depth": [2, None],
     }
 ]
-FITS = 12
+FITS = 24
 # two fits that would train for minutes: a build that is still running when it is looked at
 SLOW = {
     "model": "sklearn.neural_network.MLPClassifier",

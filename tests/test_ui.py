@@ -117,8 +117,8 @@ def test_a_run_report_opens_in_the_ui(page, grid_on_server, tmp_path):
     assert run.info.run_name in report.locator("body").inner_text()
     # its outputs, styled by the report itself: the scores table and the confusion matrix
     assert report.locator("table").first.is_visible()
-    image = report.locator('img[src^="data:image/png"]')
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    image = report.locator('svg[aria-label^="confusion matrix of 45 rows"]')
+    assert image.evaluate("svg => svg.getBoundingClientRect().width > 100 && svg.querySelectorAll('rect').length == 9")
     assert report.locator("h2").first.evaluate("h => getComputedStyle(h).borderBottomStyle") == "solid"
     assert elsewhere == []
     # to look at: the report's top half, beside the run's artifacts
