@@ -52,11 +52,10 @@ def _with_idle_cores(job, count):
                 outcomes[i] = job(i)
         _collect_finished(lent, outcomes, block=True)
     finally:
-        for pid, _ in lent.values():  # stopped, or failed here: their work is not wanted
+        for pid, path in lent.values():  # stopped, or failed here: their work is not wanted
             os.kill(pid, 9)
             _reap(pid)
             _return_a_core()
-        for _, path in lent.values():
             os.unlink(path)
     for i, outcome in enumerate(outcomes):
         if outcome is None:  # failed in its process: again here, where its error surfaces

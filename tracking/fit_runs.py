@@ -1,4 +1,5 @@
 """One fit's MLflow run: started by the fit notebook, closed by its hook with the report."""
+import functools
 import io
 import json
 import tempfile
@@ -62,13 +63,7 @@ class TrackedRun:
     def __init__(self, run_id):
         self.run_id = run_id
         _UNLOGGED.update(run_id=run_id, params={}, metrics={}, tags={})
-        if not _FLUSHED_AT_EXIT:
-            # A notebook run by hand (Jupyter) has no hook to close its run: log what
-            # waits when the kernel exits, before MLflow's own exit handler ends the run.
-            import atexit
-
-            atexit.register(_log_unlogged_at_exit)
-            _FLUSHED_AT_EXIT.append(True)
+        _log_unlogged_at_exit_once()
 
     def log_params(self, params):
         _UNLOGGED["params"].update({key: _short(value) for key, value in params.items()})
@@ -160,7 +155,13 @@ _DATASETS = {}
 _UNLOGGED = {}
 
 
-_FLUSHED_AT_EXIT = []
+@functools.cache
+def _log_unlogged_at_exit_once():
+    """A notebook run by hand (Jupyter) has no hook to close its run: log what waits
+    when the kernel exits, before MLflow's own exit handler (registered earlier) ends the run."""
+    import atexit
+
+    atexit.register(_log_unlogged_at_exit)
 
 
 def _log_unlogged_at_exit():
