@@ -1,8 +1,10 @@
 """Where a fit's time goes, in the pipeline and in the loop: CPU and wall time per phase.
 
     .venv/bin/python benchmarks/phases.py [--fits 64]
+    .venv/bin/python benchmarks/phases.py --rows 100000 --columns 30 --only pipeline
 
-Runs, one after the other in this process, the fits of a --fits grid as one
+Runs, one after the other in this process, the fits of a --fits grid (or, with
+--rows, of the default grid on a synthetic table, benchmarks/synthetic.py) as one
 pipeline worker runs them (Ploomber's serial executor, in-process, after
 hooks.preflight), then benchmarks/loop.py over the same grid, each on a fresh
 store, and prints per fit the CPU time (of this process) and wall time spent
@@ -54,10 +56,13 @@ def instrument():
 
     import tracking
     import tracking.fit_runs as fit_runs
+    from tasks import charts, models
 
     timed(ploomber.tasks.abc.Task, "_build", "task, all of it (pipeline)")
     timed(ploomber_engine.ipython.PloomberClient, "execute", "notebook execution, all cells")
     timed(tracking, "start_fit_run", "start_fit_run")
+    timed(models, "cross_validate", "cross_validate (folds and refit)")
+    timed(charts, "confusion_matrix_svg", "confusion matrix")
     for method in ("log_dataset", "log_params", "log_metrics", "log_text", "log_model"):
         timed(fit_runs.TrackedRun, method, method)
     timed(fit_runs, "notebook_to_html", "report: notebook -> HTML")
@@ -112,17 +117,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", type=int, default=64, help="a multiple of 64")
     parser.add_argument("--only", choices=["pipeline", "loop"])
+    parser.add_argument("--rows", type=int, help="the default grid on a synthetic table of this many rows")
+    parser.add_argument("--columns", type=int, default=20, help="the synthetic table's raw columns (with --rows)")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     with tempfile.TemporaryDirectory() as workdir:
-        project = make_project(Path(tempfile.mkdtemp(dir=workdir)))
-        project.set_grid(sized_grid(args.fits))
-        sys.path.insert(0, str(ROOT / "benchmarks"))
+        if args.rows:
+            from synthetic import make_synthetic_project
+
+            project = make_synthetic_project(Path(tempfile.mkdtemp(dir=workdir)), args.rows, args.columns, ROOT)
+            args.fits = 8
+        else:
+            project = make_project(Path(tempfile.mkdtemp(dir=workdir)))
+            project.set_grid(sized_grid(args.fits))
+        sys.path.insert(0, str(project.path))  # its tasks/data.py, not this checkout's
         instrument()
         if args.only != "loop":
             cpu = time.process_time()
             pipeline(project, args.fits)
             report("pipeline (one worker)", args.fits)
-            fit_cpu = TASK_CPU[4:]  # after get, sepal, petal, features
+            fit_cpu = TASK_CPU[-args.fits:]  # after the data tasks
             eighth = max(1, len(fit_cpu) // 8)
             print(f"CPU of the first {eighth} fits: {1000 * sum(fit_cpu[:eighth]) / eighth:.0f} ms per fit, "
                   f"of the last {eighth}: {1000 * sum(fit_cpu[-eighth:]) / eighth:.0f} ms per fit")
