@@ -225,7 +225,7 @@ def main():
             build = f"pipeline{side}, cold, 8 fits"
             checks += [(f"{build} / peer", build, "peer, 8 fits", 0.9)]
             checks += [(f"{build} / loop", build, "loop, 8 fits", 0.9)] if args.loop_max >= 8 else []
-        print_checks(checks, wall, cpu)
+        print_checks(checks, wall, cpu, results)
         return
 
     print(f"\n{'seconds per fit (wall)':32} {'pipeline':>10} {'loop':>10}")
@@ -237,7 +237,7 @@ def main():
         if 64 <= args.loop_max:
             checks += [(f"cold 64-fit build{side} / loop", f"pipeline{side}, cold, 64 fits", "loop, 64 fits", 0.6)]
         checks += [(f"cold 64-fit build{side} / peer", f"pipeline{side}, cold, 64 fits", "peer, 64 fits", 1.0)]
-    print_checks(checks, wall, cpu)
+    print_checks(checks, wall, cpu, results)
     import_time = wall["python -c 'import ploomber'"]
     largest = sizes[-1]
     limits = [
@@ -251,13 +251,16 @@ def main():
         print(f"{label:48} {ratio:5.2f}  (target <= {limit})  {'ok' if ratio <= limit else 'MISSED'}")
 
 
-def print_checks(checks, wall, cpu):
-    """Each ratio of medians, wall (the target's) and CPU beside it."""
+def print_checks(checks, wall, cpu, results):
+    """Each ratio of medians, wall (the target's) and CPU beside it, then each round's."""
     print(f"\n{'':48} {'wall':>5} {'CPU':>5}")
     for label, numerator, denominator, limit in checks:
         ratio = wall[numerator] / wall[denominator]
+        rounds = ", ".join(
+            f"{a[0] / b[0]:.2f} / {a[1] / b[1]:.2f}" for a, b in zip(results[numerator], results[denominator])
+        )
         print(f"{label:48} {ratio:5.2f} {cpu[numerator] / cpu[denominator]:5.2f}  "
-              f"(target <= {limit})  {'ok' if ratio <= limit else 'MISSED'}")
+              f"(target <= {limit})  {'ok' if ratio <= limit else 'MISSED'}  rounds, wall / CPU: {rounds}")
 
 
 if __name__ == "__main__":
