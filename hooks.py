@@ -7,7 +7,7 @@ from ploomber.constants import TaskStatus
 
 import settings
 import tracking
-from runner import lock, warm_up
+from runner import interrupts, lock, warm_up
 from tasks import data, search
 
 PROJECT_FOLDER = Path(__file__).resolve().parent
@@ -29,6 +29,7 @@ def preflight(dag, env, project):
     """
     building = lock.building()
     if building:
+        interrupts.handle()
         lock.hold(PROJECT_FOLDER)
     _rerun_what_the_store_lacks(dag)
     to_run = [t for t in dag.values() if _will_run(t)]

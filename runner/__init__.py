@@ -2,7 +2,9 @@
 
     executor.py          the parallel executor pipeline.yaml names: waits instead of
                          polling, and stops a build at once (signals, a store gone)
+    interrupts.py        Ctrl-C and SIGTERM before and after the tasks: one line, never lost
     workers.py           what runs in each worker: one task, stopped inside its notebook
+    folds.py             a fit's folds on the cores of idle workers
     warm_up.py           what every fit does once per process, done before the workers fork
     lock.py              one build per project folder
     ploomber_patches.py  what Ploomber repeated per grid task, made a one-off

@@ -22,7 +22,6 @@ after the DAG is rendered, so each already holds it (workers.BuildTask).
 """
 import os
 import signal
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -34,7 +33,8 @@ from ploomber.executors.abc import Executor
 from ploomber.messagecollector import BuildExceptionsCollector
 from tqdm.auto import tqdm
 
-from runner import folds, workers
+from runner import folds, interrupts, workers
+from runner.interrupts import RESUME
 
 # Imported here because pipeline.yaml names this executor: Ploomber imports it
 # before building any task, so the patches apply to every task of the grid.
@@ -48,24 +48,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WAKE_SECONDS = 0.25
 # how long interrupted tasks get to close their runs before their workers are killed
 STOP_GRACE_SECONDS = 3.5
-RESUME = "Run the same command to resume: it builds only what did not finish."
-
-
-def _interrupt_in_one_line(excepthook):
-    """Ctrl-C before this executor runs (while Ploomber loads the pipeline,
-    in preflight) or after (the DAG's hooks) ends the command with one line
-    instead of a traceback; while tasks run, the executor handles it."""
-
-    def hook(kind, error, traceback):
-        if not issubclass(kind, KeyboardInterrupt):
-            return excepthook(kind, error, traceback)
-        when = "after the tasks ran" if _Build.started else "before any task ran"
-        print(f"Interrupted by SIGINT {when}. {RESUME}", file=sys.stderr)
-
-    return hook
-
-
-sys.excepthook = _interrupt_in_one_line(sys.excepthook)
 
 
 class BuildStopped(DAGBuildError):
@@ -78,6 +60,8 @@ class BuildStopped(DAGBuildError):
 class Parallel(PloomberParallel):
     def __call__(self, dag, show_progress):
         Executor.__call__(self, dag)
+        interrupts.raise_if_dropped()
+        interrupts.tasks_ran = True
         build = _Build(dag, self.processes or os.cpu_count())
         bar = tqdm(total=build.to_run) if show_progress else None
         # a build started in the background by a shell ignores SIGINT, and so do its workers
@@ -103,10 +87,7 @@ class Parallel(PloomberParallel):
 
 
 class _Build:
-    started = False  # whether this process has run a build's tasks
-
     def __init__(self, dag, processes):
-        _Build.started = True
         self.dag, self.processes = dag, processes
         self.running, self.reports, self.errors = {}, [], []
         # in topological order, computed once: DAG.values() sorts the graph on every call;

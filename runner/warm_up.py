@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import tracking
-from runner import workers
+from runner import interrupts, workers
 from tracking import model_files, raw_model, reports, store
 
 # Imported once, before the workers fork from this process, not once per worker.
@@ -28,6 +28,7 @@ def warm_up_workers(store_to_create):
         1, mp_context=get_context("fork"), initializer=workers.start_helper, initargs=(os.getpid(),)
     ) as helper:
         created = helper.submit(tracking.prepare_store, *store_to_create) if store_to_create else None
+        interrupts.raise_if_dropped()  # a Ctrl-C as the helper forked
         for module in FIT_IMPORTS:
             importlib.import_module(module)
         if store_to_create:

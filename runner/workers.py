@@ -103,10 +103,11 @@ def _share_the_cores(threads):
 
 def start_helper(parent_pid):
     """The initializer of preflight's helper process, which creates the store
-    while the main process warms up. Ctrl-C reaches the whole process group;
-    the helper leaves it to the main process and ends its work, so that a
-    fresh store is not left with half its tables."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while the main process warms up. Ctrl-C reaches the whole process group,
+    and SIGTERM may too: the helper leaves them to the main process and ends
+    its work, so that a fresh store is not left with half its tables."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     start(parent_pid, ())
 
 

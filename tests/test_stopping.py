@@ -10,6 +10,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 
@@ -79,18 +81,19 @@ def test_ctrl_c_and_sigterm_stop_the_build_at_once_and_the_same_command_resumes(
         "SIGINT": lambda build: os.killpg(build.pid, signal.SIGINT),  # Ctrl-C: the whole foreground group
         "SIGTERM": lambda build: os.kill(build.pid, signal.SIGTERM),  # a supervisor: the main process alone
     }
-    # Ctrl-C while the build starts, as it creates the fresh store: one line,
+    # a stop while the build starts, as it creates the fresh store: one line,
     # and the store is whole for the builds below
-    build = start_build(project)
-    while "MLflow runs go to" not in output(project):
-        assert build.poll() is None, output(project)
-        time.sleep(0.05)
-    senders["SIGINT"](build)
-    build.wait(timeout=60)
-    assert build.returncode != 0
-    assert output(project).strip().splitlines()[-1].startswith("Interrupted by SIGINT before any task ran. ")
-    assert "Traceback" not in output(project)
-    assert not (project.path / "products" / "fit").exists()
+    for name, send in senders.items():
+        build = start_build(project)
+        while "MLflow runs go to" not in output(project):
+            assert build.poll() is None, output(project)
+            time.sleep(0.05)
+        send(build)
+        build.wait(timeout=60)
+        assert build.returncode != 0
+        assert output(project).strip().splitlines()[-1].startswith(f"Interrupted by {name} before any task ran. ")
+        assert "Traceback" not in output(project)
+        assert not (project.path / "products" / "fit").exists()
 
     for name, send in senders.items():
         started = time.time()
@@ -123,6 +126,41 @@ def test_ctrl_c_and_sigterm_stop_the_build_at_once_and_the_same_command_resumes(
     assert all(whole[name] == run_id for name, run_id in finished.items())
     assert sum(r.info.status == "FINISHED" for r in runs) == FITS
     assert (project.path / "products" / "predictions.csv").exists()
+
+
+# Python runs its at-fork hooks in the parent after each fork (logging
+# registers one), and drops a KeyboardInterrupt raised inside one. This
+# at-fork hook has the Ctrl-C land there, as the helper that creates the store forks.
+CTRL_C_AS_THE_HELPER_FORKS = """
+import os, signal, sys, time
+from runner import interrupts, warm_up
+
+def ctrl_c_in_an_at_fork_hook():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print("interrupted in the at-fork hook", flush=True)
+        raise
+
+interrupts.handle()
+os.register_at_fork(after_in_parent=ctrl_c_in_an_at_fork_hook)
+warm_up.warm_up_workers((sys.argv[1], "iris-grid"))
+print("the warm-up went on")
+"""
+
+
+def test_a_ctrl_c_python_drops_at_a_fork_still_stops_preflight_and_leaves_the_store_whole(project):
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CTRL_C_AS_THE_HELPER_FORKS), project.tracking_uri],
+        cwd=project.path, capture_output=True, text=True, timeout=120,
+    )
+    assert "interrupted in the at-fork hook" in result.stdout
+    assert "the warm-up went on" not in result.stdout
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Interrupted by SIGINT before any task ran. ")
+    # the helper finished the store before the process stopped
+    assert project.client().get_experiment_by_name("iris-grid") is not None
 
 
 def test_one_build_per_folder_and_a_killed_one_leaves_no_worker_and_no_lock(project, tmp_path):
