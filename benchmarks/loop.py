@@ -70,7 +70,7 @@ def main(project_dir, tracking_uri):
             run.log_text(charts.confusion_matrix_svg(y_test, y_pred, data.CLASS_NAMES), tracking.CONFUSION_MATRIX_ARTIFACT)
             run.log_model(estimator, raw_example=X_test[data.RAW_COLUMNS].head(5))
             # closed as the pipeline's hook closes a fit's run (its params and metrics go in one request), without a report
-            tracking.finish_fit_run(tracking_uri, f"fit-{spec['name']}", Path(folder, "no-report.ipynb"), succeeded=True)
+            tracking.finish_fit_run(tracking_uri, f"fit-{spec['name']}", None, succeeded=True)
             run_ids.append(run.run_id)
 
         board = tracking.leaderboard(tracking_uri, run_ids, METRIC)

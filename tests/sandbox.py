@@ -313,7 +313,7 @@ def log_a_model(folder, n_estimators=3):
     tracking.prepare_store(uri, "iris-grid")
     run = tracking.start_fit_run(True, uri, "iris-grid", spec, folder / "run.json")
     run.log_model(models.build(spec, seed=0).fit(rows.model_input(raw), frame[data.TARGET]), raw_example=raw.head(3))
-    tracking.finish_fit_run(uri, "fit-test", folder / "missing.ipynb", succeeded=True)
+    tracking.finish_fit_run(uri, "fit-test", None, succeeded=True)
 
     client = MlflowClient(uri)
     [logged] = client.search_logged_models([client.get_experiment_by_name("iris-grid").experiment_id])

@@ -223,6 +223,8 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
 
     Called by hooks.py in the process that ran the notebook (Ploomber's
     in-process engine), so the active run is the one this task started.
+    `notebook_path` None, or a notebook never written (a fit that failed
+    first): the run closes without a report.
     """
     import mlflow
 
@@ -237,7 +239,7 @@ def finish_fit_run(tracking_uri, task_name, notebook_path, succeeded):
     status = "FINISHED" if succeeded else "FAILED"
     try:
         _log_unlogged(run.info.run_id, {"ploomber.task": task_name})
-        if Path(notebook_path).exists():
+        if notebook_path is not None and Path(notebook_path).exists():
             mlflow.log_text(notebook_to_html(notebook_path, title=run.info.run_name), REPORT_ARTIFACT)
     except BaseException:
         if store_answers(tracking_uri, run.info.run_id):
