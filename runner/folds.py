@@ -10,14 +10,20 @@ same folds, estimators and seeds: the same scores and model.
 
 A job that fails in its process is computed again in the fit's own, so its
 error is the notebook's. A fit stopped (Ctrl-C, SIGTERM) kills its jobs'
-processes; a job's process whose fit is gone finishes its job and exits.
+processes, and a job's process dies with the fit's process however that
+ends (a worker killed at the end of the stop's grace, or by the OOM killer).
+Its result goes through a file without a name, which no ending leaves behind.
 """
+import ctypes
 import os
 import pickle
+import signal
+import sys
 import tempfile
 
 # [idle workers, cores lent to folds]: made by the main process before it forks the workers
 _cores = None
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 def share(context):
@@ -52,11 +58,11 @@ def _with_idle_cores(job, count):
                 outcomes[i] = job(i)
         _collect_finished(lent, outcomes, block=True)
     finally:
-        for pid, path in lent.values():  # stopped, or failed here: their work is not wanted
-            os.kill(pid, 9)
+        for pid, result in lent.values():  # stopped, or failed here: their work is not wanted
+            os.kill(pid, signal.SIGKILL)
             _reap(pid)
             _return_a_core()
-            os.unlink(path)
+            result.close()
     for i, outcome in enumerate(outcomes):
         if outcome is None:  # failed in its process: again here, where its error surfaces
             outcomes[i] = job(i)
@@ -64,32 +70,41 @@ def _with_idle_cores(job, count):
 
 
 def _fork(job, i):
-    handle, path = tempfile.mkstemp(prefix="fold-", suffix=".pickle")
-    os.close(handle)
+    result = tempfile.TemporaryFile(prefix="fold-")  # shared with the child, read back once it exits
+    fit_process = os.getpid()
     pid = os.fork()
     if pid == 0:
         status = 1
         try:
-            outcome = job(i)
-            with open(path, "wb") as out:  # read back by the fit's own process only
-                pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
+            _die_with(fit_process)
+            pickle.dump(job(i), result, protocol=pickle.HIGHEST_PROTOCOL)
+            result.flush()
             status = 0
         finally:
             os._exit(status)  # neither exit handlers nor buffered output of the fit's process
-    return pid, path
+    return pid, result
+
+
+def _die_with(parent):
+    """In a job's process: be killed when `parent` ends (Linux; elsewhere the
+    job runs to its end)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
 
 
 def _collect_finished(lent, outcomes, block):
-    for i, (pid, path) in list(lent.items()):
+    for i, (pid, result) in list(lent.items()):
         done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
         if not done:
             continue
         del lent[i]
         _return_a_core()
-        if os.waitstatus_to_exitcode(status) == 0:
-            with open(path, "rb") as result:
+        with result:
+            if os.waitstatus_to_exitcode(status) == 0:
+                result.seek(0)
                 outcomes[i] = pickle.load(result)
-        os.unlink(path)
 
 
 def _reap(pid):

@@ -199,3 +199,23 @@ def test_one_build_per_folder_and_a_killed_one_leaves_no_worker_and_no_lock(proj
     statuses = by_status(project)
     assert "RUNNING" not in statuses
     assert len({r.info.run_name for r in project.fit_runs() if r.info.status == "FINISHED"}) == FITS
+
+
+
+def test_a_killed_worker_leaves_no_fold_process(project):
+    project.set_grid([{**SLOW, "alpha": [0.0001]}])  # one fit: the other worker lends its core to its folds
+    build = start_build(project)
+    wait_for_fits(project, 1, build, product="*.run.json")
+    deadline = time.monotonic() + 120
+    folds = []
+    while not folds:  # a fold of the fit, in a process of its own (runner/folds.py)
+        assert build.poll() is None and time.monotonic() < deadline, output(project)
+        folds = [fold for worker in psutil.Process(build.pid).children() for fold in worker.children()]
+        time.sleep(0.1)
+
+    fit_worker = folds[0].parent()
+    fit_worker.kill()  # the OOM killer, say, picks the worker
+    gone, alive = psutil.wait_procs(folds, timeout=5)
+    assert not alive, "a fold process outlived the fit it worked for"
+    build.wait(timeout=60)
+    assert build.returncode != 0
