@@ -100,12 +100,13 @@ class _Build:
         self.fits_done, self.fits_failed = set(), set()
         self.stop_signal = None  # the signal that asked to stop, if any
         self.outage = None  # (tracking_uri, reason, since) of the first store failure
+        self.worker_lost = False  # whether a worker was killed by another than this process
         self.stop_started = None  # when the running tasks were told to stop
         self.signals_received = 0
 
     @property
     def stopping(self):
-        return self.stop_signal is not None or self.outage is not None
+        return self.stop_signal is not None or self.outage is not None or self.worker_lost
 
     def request_stop(self, signum, frame):
         """Signal handler of the main process: only records the request."""
@@ -144,8 +145,8 @@ class _Build:
         task = self.running.pop(future)
         try:
             result = future.result()
-        except Exception:  # its worker was killed at the end of the grace period
-            result = workers.Failed(None, "interrupted")
+        except Exception:  # its worker died: killed at the end of a stop's grace, or by another (the OOM killer)
+            result = workers.Failed(None, "interrupted" if self.stop_started else "worker lost")
         if isinstance(result, workers.NotStarted):  # its worker was told to stop first
             self.stop_signal = self.stop_signal or result.signum
             return
@@ -155,6 +156,8 @@ class _Build:
                 self.fits_failed.add(task.name)
             if result.kind == "interrupted":  # a signal may have reached a worker alone
                 self.stop_signal = self.stop_signal or result.signum or signal.SIGTERM
+            if result.kind == "worker lost":
+                self.worker_lost = True
             if result.kind == "store" and self.outage is None:
                 self.outage = (task.params["mlflow_tracking_uri"], result.reason, result.since)
             if result.kind is None:  # failed for its own reasons: reported as Ploomber does
@@ -195,6 +198,8 @@ class _Build:
 
             uri, reason, since = self.outage
             return tracking.outage_line(uri, reason, since, counts)
+        if self.worker_lost:
+            return f"Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): {counts}. {RESUME}"
         name = signal.Signals(self.stop_signal).name
         return f"Build interrupted by {name}: {counts}. {RESUME}"
 

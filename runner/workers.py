@@ -46,7 +46,9 @@ class FitInterrupted(Exception):
 @dataclass
 class Failed:
     message: Message = None  # set when the task failed for its own reasons
-    kind: str = None  # None: its own error; "interrupted": the build stopped; "store": the tracking store is gone
+    # None: its own error; "interrupted": the build stopped; "store": the tracking store is gone;
+    # "worker lost": its worker was killed by another than the build
+    kind: str = None
     reason: str = None  # with kind "store": what went wrong, e.g. "connection refused"
     since: float = None  # with kind "store": when the first request to the store failed
     signum: int = None  # with kind "interrupted": the signal that stopped it

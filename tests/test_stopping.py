@@ -202,7 +202,7 @@ def test_one_build_per_folder_and_a_killed_one_leaves_no_worker_and_no_lock(proj
 
 
 
-def test_a_killed_worker_leaves_no_fold_process(project):
+def test_a_worker_killed_alone_stops_the_build_with_one_line_and_leaves_no_fold_process(project):
     project.set_grid([{**SLOW, "alpha": [0.0001]}])  # one fit: the other worker lends its core to its folds
     build = start_build(project)
     wait_for_fits(project, 1, build, product="*.run.json")
@@ -219,3 +219,8 @@ def test_a_killed_worker_leaves_no_fold_process(project):
     assert not alive, "a fold process outlived the fit it worked for"
     build.wait(timeout=60)
     assert build.returncode != 0
+    assert output(project).strip().splitlines()[-1].startswith(
+        "Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): "
+        "0 fits done, 1 failed, 0 not started. Run the same command to resume"
+    )
+    assert "Traceback" not in output(project)
