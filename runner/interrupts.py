@@ -1,7 +1,7 @@
-"""Ctrl-C and SIGTERM outside the executor: while Ploomber loads the
-pipeline, in preflight, and in the DAG's hooks after the tasks ran. The
-command ends with one line instead of a traceback; while tasks run,
-executor.py handles the signals itself.
+"""Ctrl-C and SIGTERM outside the executor: Ctrl-C while Ploomber loads the
+pipeline, both from preflight on, and both in the DAG's hooks after the
+tasks ran. The command ends with one line instead of a traceback; while
+tasks run, executor.py handles the signals itself.
 
 Python drops a KeyboardInterrupt raised inside a function it calls for
 itself: an at-fork hook (logging's runs in the parent after every fork), a
