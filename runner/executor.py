@@ -34,7 +34,6 @@ from ploomber.messagecollector import BuildExceptionsCollector
 from tqdm.auto import tqdm
 
 from runner import folds, interrupts, workers
-from runner.interrupts import RESUME
 
 # Imported here because pipeline.yaml names this executor: Ploomber imports it
 # before building any task, so the patches apply to every task of the grid.
@@ -199,9 +198,10 @@ class _Build:
             uri, reason, since = self.outage
             return tracking.outage_line(uri, reason, since, counts)
         if self.worker_lost:
-            return f"Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): {counts}. {RESUME}"
+            killed = "a worker process was killed (by the OOM killer, or a signal sent to it alone)"
+            return f"Build stopped: {killed}: {counts}. {interrupts.RESUME}"
         name = signal.Signals(self.stop_signal).name
-        return f"Build interrupted by {name}: {counts}. {RESUME}"
+        return f"Build interrupted by {name}: {counts}. {interrupts.RESUME}"
 
 
 def _is_fit(task):
