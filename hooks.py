@@ -99,9 +99,10 @@ def build_finished(dag):
 
 
 def build_failed(dag):
-    """DAG on_failure (a failed or interrupted build): closes the build's parent run FAILED."""
+    """DAG on_failure (a failed or interrupted build): closes the build's parent run FAILED,
+    and the runs of fits whose worker was killed."""
     if (compare := _tracked(dag, "compare")) is not None:
-        tracking.end_build(compare.params["mlflow_tracking_uri"], "FAILED")
+        tracking.end_build(compare.params["mlflow_tracking_uri"], "FAILED", compare.params["experiment_name"])
 
 
 # Task hooks that close the parent run where no process sees the whole build:

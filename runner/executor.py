@@ -177,8 +177,10 @@ class _Build:
         if self.stop_started is None:
             self.stop_started = now
             _signal_workers(pool, signal.SIGTERM)
+            if self.worker_lost:  # the pool is broken: its other workers would wait for a task forever
+                _signal_workers(pool, workers.LEAVE_SIGNAL)
         if self.running and (now - self.stop_started > STOP_GRACE_SECONDS or self.signals_received > 1):
-            # a second Ctrl-C, or tasks that do not end: their runs are closed by the next build
+            # a second Ctrl-C, or tasks that do not end: the DAG's on_failure hook closes their runs
             _signal_workers(pool, signal.SIGKILL)
 
     def raise_if_failed(self):

@@ -12,7 +12,10 @@ code, or not at all if the task ends first. A task handed over after
 the stop is not started.
 
 A thread watches the main process: if it is gone (SIGKILL, the OOM killer),
-the worker stops its task the same way and exits within a few seconds.
+the worker stops its task the same way and exits within a few seconds. It
+leaves the same way when the main process sends LEAVE_SIGNAL, because another
+worker was killed: the pool is then broken, and since Python 3.12 nothing
+else ends a worker waiting for its next task.
 """
 import gc
 import logging
@@ -28,8 +31,9 @@ from ploomber.messagecollector import Message
 from runner import folds
 
 WATCH_SECONDS = 0.5
-# an orphaned worker gives its task this long to close its run, then exits
-ORPHAN_GRACE_SECONDS = 5
+# a leaving worker (its main process gone, or its pool broken) gives its task this long to close its run
+LEAVE_GRACE_SECONDS = 5
+LEAVE_SIGNAL = signal.SIGUSR2
 # a stop that some code swallowed (an `except Exception` around the cell's call) is raised again
 REDELIVER_SECONDS = 1.0
 # where a stop waits until the code returns (see _interruptible)
@@ -65,6 +69,7 @@ class _State:
     stop = None  # the signal that stopped this worker
     in_task = False
     interrupted_at = None  # when FitInterrupted was raised into the running task
+    leaving_since = None  # when this worker was told, or found, that it has no main process to serve
 
 
 _state = _State()
@@ -86,6 +91,7 @@ def start(parent_pid, stop_signals, threads=None):
     gc.set_threshold(50_000, 20, 100)
     for signum in (*stop_signals, signal.SIGUSR1):
         signal.signal(signum, _on_stop_signal)
+    signal.signal(LEAVE_SIGNAL, _on_leave)
     if os.getppid() != parent_pid:
         os._exit(1)
     threading.Thread(target=_watch, name="watch-main-process", daemon=True).start()
@@ -164,6 +170,13 @@ def _on_stop_signal(signum, frame):
         )
 
 
+def _on_leave(signum, frame):
+    _state.leaving_since = _state.leaving_since or time.monotonic()
+    if not _state.in_task:
+        os._exit(1)
+    _on_stop_signal(signal.SIGTERM, frame)  # the watch thread exits once the task has closed its run
+
+
 def _due(now):
     return _state.interrupted_at is None or now - _state.interrupted_at > REDELIVER_SECONDS
 
@@ -185,14 +198,14 @@ def _interruptible(frame):
 
 
 def _watch():
-    orphaned_at = None
     while True:
         time.sleep(WATCH_SECONDS)
         now = time.monotonic()
-        if orphaned_at is None and os.getppid() != _state.parent:
-            orphaned_at = now
+        if _state.leaving_since is None and os.getppid() != _state.parent:  # orphaned
+            _state.leaving_since = now
             _state.stop = _state.stop or signal.SIGTERM
-        if orphaned_at is not None and (not _state.in_task or now - orphaned_at > ORPHAN_GRACE_SECONDS):
+        leaving = _state.leaving_since is not None
+        if leaving and (not _state.in_task or now - _state.leaving_since > LEAVE_GRACE_SECONDS):
             os._exit(1)
         if _state.stop is not None and _state.in_task and _due(now):
             # delivered to the main thread, which runs the task; it raises there if a cell runs

@@ -224,3 +224,23 @@ def test_a_worker_killed_alone_stops_the_build_with_one_line_and_leaves_no_fold_
         "0 fits done, 1 failed, 0 not started. Run the same command to resume"
     )
     assert "Traceback" not in output(project)
+    assert [r.info.status for r in project.fit_runs()] == ["KILLED"]  # closed by the build, not left RUNNING
+
+
+def test_a_worker_killed_alone_while_the_other_fits_stops_both_fits_and_leaves_no_run_running(project):
+    project.set_grid([SLOW])  # two fits, one on each worker
+    build = start_build(project)
+    wait_for_fits(project, 2, build, product="*.run.json")
+    workers = psutil.Process(build.pid).children()
+    assert len(workers) == 2
+    workers[0].kill()
+    assert seconds_to_exit(build, lambda: None) < STOP_SECONDS, output(project)
+    assert build.returncode != 0
+    assert output(project).strip().splitlines()[-1].startswith(
+        "Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): "
+        "0 fits done, 2 failed, 0 not started."
+    )
+    gone, alive = psutil.wait_procs(workers[1:], timeout=5)
+    assert not alive, "the other worker outlived its build"
+    # the other fit closed its run; the build closed the killed worker's
+    assert sorted(r.info.status for r in project.fit_runs()) == ["FAILED", "KILLED"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tracking.names import BUILD_TAG, PROCESS_TAG, ROLE_TAG
 from tracking.outage import without_retries
-from tracking.store import client, process_identity, source_tags
+from tracking.store import client, close_dead_runs, process_identity, source_tags
 
 BUILD_ENV = "GRID_BUILD"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting, shown by its UI
@@ -90,12 +90,16 @@ def runs_of_build(tracking_uri, role, identity=None):
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
-def end_build(tracking_uri, status):
+def end_build(tracking_uri, status, experiment_name=None):
     """Close this build's parent run with `status` (FINISHED, FAILED); returns the run, or None without one.
 
     Called by every hook that may see the build end: the DAG's on_finish and
     on_failure in a local build, the last task's and a failing task's hooks on
     SLURM, where each task is a job and no process sees the whole build.
+    With `experiment_name` (the DAG's on_failure hook, once the workers have
+    ended), a failed build also marks KILLED the runs its dead processes left
+    RUNNING: a worker killed alone, or at the end of a stop's grace, could not
+    close its fit's run.
     """
     if status == "FAILED":
         # The build may have failed because the store is gone: asked once,
@@ -103,7 +107,10 @@ def end_build(tracking_uri, status):
         # A parent left RUNNING is closed by the next build (PROCESS_TAG).
         with without_retries():
             try:
-                return _close(tracking_uri, status)
+                run = _close(tracking_uri, status)
+                if experiment_name is not None:
+                    close_dead_runs(tracking_uri, experiment_name)
+                return run
             except Exception:
                 return None
     return _close(tracking_uri, status)
