@@ -244,3 +244,24 @@ def test_a_worker_killed_alone_while_the_other_fits_stops_both_fits_and_leaves_n
     assert not alive, "the other worker outlived its build"
     # the other fit closed its run; the build closed the killed worker's
     assert sorted(r.info.status for r in project.fit_runs()) == ["FAILED", "KILLED"]
+
+
+def test_a_second_ctrl_c_kills_the_workers_and_the_build_still_leaves_no_run_running(project):
+    project.set_grid([SLOW])
+    build = start_build(project)
+    wait_for_fits(project, 2, build, product="*.run.json")
+    workers = psutil.Process(build.pid).children()
+
+    def twice():
+        os.killpg(build.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.killpg(build.pid, signal.SIGINT)
+
+    assert seconds_to_exit(build, twice) < STOP_SECONDS, output(project)
+    assert output(project).strip().splitlines()[-1].startswith(
+        "Build interrupted by SIGINT: 0 fits done, 2 failed, 0 not started."
+    )
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+    statuses = by_status(project)
+    assert sum(statuses.values()) == 2 and set(statuses) <= {"FAILED", "KILLED"}, statuses
