@@ -37,6 +37,7 @@ SLOW = {
 }
 # issue 11 asks for 5 s; the rest is headroom for a machine shared with other builds
 STOP_SECONDS = 8
+WORKER_KILLED = "Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): "
 
 
 def start_build(project, *args, log_name="build.log"):
@@ -71,6 +72,18 @@ def output(project, log_name="build.log"):
     return (project.path / log_name).read_text()
 
 
+def last_line(project):
+    return output(project).strip().splitlines()[-1]
+
+
+def both_slow_fits_running(project):
+    """A build whose two workers each run one of SLOW's fits; returns it and its workers."""
+    project.set_grid([SLOW])
+    build = start_build(project)
+    wait_for_fits(project, 2, build, product="*.run.json")
+    return build, psutil.Process(build.pid).children()
+
+
 def by_status(project):
     return Counter(r.info.status for r in project.fit_runs())
 
@@ -91,7 +104,7 @@ def test_ctrl_c_and_sigterm_stop_the_build_at_once_and_the_same_command_resumes(
         send(build)
         build.wait(timeout=60)
         assert build.returncode != 0
-        assert output(project).strip().splitlines()[-1].startswith(f"Interrupted by {name} before any task ran. ")
+        assert last_line(project).startswith(f"Interrupted by {name} before any task ran. ")
         assert "Traceback" not in output(project)
         assert not (project.path / "products" / "fit").exists()
 
@@ -219,27 +232,20 @@ def test_a_worker_killed_alone_stops_the_build_with_one_line_and_leaves_no_fold_
     assert not alive, "a fold process outlived the fit it worked for"
     build.wait(timeout=60)
     assert build.returncode != 0
-    assert output(project).strip().splitlines()[-1].startswith(
-        "Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): "
-        "0 fits done, 1 failed, 0 not started. Run the same command to resume"
+    assert last_line(project).startswith(
+        WORKER_KILLED + "0 fits done, 1 failed, 0 not started. Run the same command to resume"
     )
     assert "Traceback" not in output(project)
     assert [r.info.status for r in project.fit_runs()] == ["KILLED"]  # closed by the build, not left RUNNING
 
 
 def test_a_worker_killed_alone_while_the_other_fits_stops_both_fits_and_leaves_no_run_running(project):
-    project.set_grid([SLOW])  # two fits, one on each worker
-    build = start_build(project)
-    wait_for_fits(project, 2, build, product="*.run.json")
-    workers = psutil.Process(build.pid).children()
+    build, workers = both_slow_fits_running(project)
     assert len(workers) == 2
     workers[0].kill()
     assert seconds_to_exit(build, lambda: None) < STOP_SECONDS, output(project)
     assert build.returncode != 0
-    assert output(project).strip().splitlines()[-1].startswith(
-        "Build stopped: a worker process was killed (by the OOM killer, or a signal sent to it alone): "
-        "0 fits done, 2 failed, 0 not started."
-    )
+    assert last_line(project).startswith(WORKER_KILLED + "0 fits done, 2 failed, 0 not started.")
     gone, alive = psutil.wait_procs(workers[1:], timeout=5)
     assert not alive, "the other worker outlived its build"
     # the other fit closed its run; the build closed the killed worker's
@@ -247,10 +253,7 @@ def test_a_worker_killed_alone_while_the_other_fits_stops_both_fits_and_leaves_n
 
 
 def test_a_second_ctrl_c_kills_the_workers_and_the_build_still_leaves_no_run_running(project):
-    project.set_grid([SLOW])
-    build = start_build(project)
-    wait_for_fits(project, 2, build, product="*.run.json")
-    workers = psutil.Process(build.pid).children()
+    build, workers = both_slow_fits_running(project)
 
     def twice():
         os.killpg(build.pid, signal.SIGINT)
@@ -258,9 +261,7 @@ def test_a_second_ctrl_c_kills_the_workers_and_the_build_still_leaves_no_run_run
         os.killpg(build.pid, signal.SIGINT)
 
     assert seconds_to_exit(build, twice) < STOP_SECONDS, output(project)
-    assert output(project).strip().splitlines()[-1].startswith(
-        "Build interrupted by SIGINT: 0 fits done, 2 failed, 0 not started."
-    )
+    assert last_line(project).startswith("Build interrupted by SIGINT: 0 fits done, 2 failed, 0 not started.")
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
     statuses = by_status(project)
